@@ -1,0 +1,111 @@
+"""The backend seam: one verb, `generate`, and a lazy registry of providers.
+
+Caching, concurrency, retries and progress wrap a backend from outside (`medprobe.runner`),
+so a new backend is one small file. Heavy dependencies are imported inside the factories.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
+
+from pydantic import Field
+
+from medprobe.types import Frozen, Generation, Request
+
+
+class BackendConfig(Frozen):
+    """Everything a backend needs to start. Secrets are never stored here, only the env var's name."""
+
+    provider: str = Field(description="registry name, e.g. 'openai', 'baseline', 'scripted'")
+    model: str = Field(description="model name as the provider knows it")
+    base_urls: tuple[str, ...] = ()
+    api_key_env: str | None = Field(None, description="name of the environment variable holding the API key")
+    timeout_s: float = 120.0
+    options: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+    def public(self) -> dict:
+        """Settings safe to write in a manifest (no secret values exist in this object)."""
+        return self.model_dump()
+
+
+class TransientError(Exception):
+    """A failure worth retrying (5xx, 429, timeout, connection reset, garbage body)."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(Exception):
+    """A failure that retrying cannot fix (400, 401, 404, a bad image): recorded as the sample's error."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A model. `generate` returns one Generation per request, in order, or raises
+    TransientError / PermanentError for the whole call."""
+
+    name: str
+    #: requests per `generate` call the runner should send; HTTP backends take 1 and rely on concurrency
+    batch_size: int
+
+    async def generate(self, requests: Sequence[Request]) -> list[Generation]: ...
+
+    async def aclose(self) -> None: ...
+
+
+Factory = Callable[[BackendConfig], Backend]
+
+
+def _openai(config: BackendConfig) -> Backend:
+    from medprobe.backends.openai_compat import OpenAIBackend
+
+    return OpenAIBackend(config)
+
+
+def _baseline(config: BackendConfig) -> Backend:
+    from medprobe.backends.baseline import BaselineBackend
+
+    return BaselineBackend(config)
+
+
+def _scripted(config: BackendConfig) -> Backend:
+    from medprobe.backends.scripted import ScriptedBackend
+
+    return ScriptedBackend(config)
+
+
+_REGISTRY: dict[str, tuple[Factory, str]] = {
+    "openai": (_openai, "any OpenAI-compatible chat-completions server (vLLM, SGLang, Ollama, hosted APIs)"),
+    "baseline": (_baseline, "honest floors: baseline/random and baseline/prior (train-split majority per question type)"),
+    "scripted": (_scripted, "answers from a file (scripted/PATH.jsonl) or a registered function: tests and re-scoring"),
+}
+
+
+def register(name: str, factory: Factory, description: str) -> None:
+    """Add a provider (the seam for local backends: hf, vllm, ray)."""
+    _REGISTRY[name] = (factory, description)
+
+
+def providers() -> dict[str, str]:
+    return {name: desc for name, (_, desc) in sorted(_REGISTRY.items())}
+
+
+def parse_model(spec: str) -> tuple[str, str]:
+    """'openai/gpt-4o' -> ('openai', 'gpt-4o'); the model part may itself contain slashes."""
+    provider, sep, model = spec.partition("/")
+    if not sep or not model:
+        raise ValueError(f"--model must be PROVIDER/NAME, e.g. openai/gpt-4o or baseline/prior; got {spec!r}")
+    return provider, model
+
+
+def create(config: BackendConfig) -> Backend:
+    try:
+        factory, _ = _REGISTRY[config.provider]
+    except KeyError:
+        raise ValueError(
+            f"Unknown provider {config.provider!r}. Available: {', '.join(sorted(_REGISTRY))}. "
+            "Local backends (hf, vllm, ray) need their extra: pip install 'medprobe[hf]'."
+        ) from None
+    return factory(config)

@@ -1,0 +1,28 @@
+"""A scoring preset: one named rule set that turns (sample, model text) into a Score."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from medprobe.types import AnswerType, Sample, Score
+
+
+class Preset:
+    """Subclass, set the class attributes, implement `score`.
+
+    `value_names` says what `Score.value` means per answer type (e.g. LLaVA-Med reports closed
+    *accuracy* but open *recall*), so every aggregated number carries its metric and preset name.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    reproduces: ClassVar[str]  # the official script / toolkit whose numbers this preset reproduces
+    value_names: ClassVar[dict[AnswerType, str]] = {
+        AnswerType.CLOSED: "accuracy",
+        AnswerType.OPEN: "accuracy",
+        AnswerType.MULTIPLE_CHOICE: "accuracy",
+    }
+
+    def score(self, sample: Sample, text: str | None) -> Score:
+        """Score one model output. `text` is None when generation failed (the runner records the error)."""
+        raise NotImplementedError

@@ -1,0 +1,212 @@
+"""Typed, frozen data that crosses every seam of medprobe.
+
+Sample -> Request -> Generation -> Answer -> Score, bundled per sample in a Record.
+Everything here is immutable and JSON-serialisable, so a run directory can be re-read and
+re-scored without the model (generation is stored before scoring).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+Scalar = str | int | float | bool | None
+
+
+class Frozen(BaseModel):
+    """Base of every seam type: immutable, no unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AnswerType(StrEnum):
+    """How a question is answered; drives the parser and the closed/open/MC breakdown."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    MULTIPLE_CHOICE = "multiple_choice"
+
+
+class ImageRef(Frozen):
+    """A reference to one image; pixels are loaded lazily by `medprobe.imaging`.
+
+    Exactly one of `path`, `url`, `data` is set. `root` is the dataset root a relative
+    `path` is resolved against (and must stay inside unless the user allows otherwise).
+    """
+
+    path: str | None = Field(None, description="file path, relative to `root` when root is set")
+    root: str | None = Field(None, description="dataset root that `path` is relative to")
+    url: str | None = Field(None, description="http(s) or data: URL")
+    data: bytes | None = Field(None, description="encoded image bytes held in memory (e.g. from a parquet row)")
+    name: str | None = Field(None, description="human-readable name for messages and reports")
+
+    def describe(self) -> str:
+        return self.name or self.path or (self.url[:60] if self.url else "<in-memory image>")
+
+
+class Sample(Frozen):
+    """One benchmark item."""
+
+    id: str = Field(description="unique within the benchmark")
+    benchmark: str
+    split: str = "test"
+    question: str
+    images: tuple[ImageRef, ...] = ()
+    options: tuple[str, ...] = Field((), description="option texts; letters A, B, ... are implied by position")
+    answer: str = Field(description="gold answer; for multiple choice the gold letter")
+    answer_type: AnswerType = Field(description="category used for scoring and the closed/open breakdown")
+    prompt_type: AnswerType | None = Field(
+        None,
+        description=(
+            "category known from the question alone, used to pick the prompt. None means answer_type "
+            "itself came from question metadata. Set it when answer_type was derived from the gold "
+            "(PathVQA: closed = gold in yes/no), so prompts never peek at the gold answer."
+        ),
+    )
+    metadata: dict[str, Scalar] = Field(
+        default_factory=dict, description="modality, organ, question_type, language, ... (treated as read-only)"
+    )
+
+    @property
+    def prompt_kind(self) -> AnswerType:
+        return self.prompt_type or self.answer_type
+
+
+class Part(Frozen):
+    """One content part of a chat message: text or an image."""
+
+    type: Literal["text", "image"]
+    text: str | None = None
+    image: ImageRef | None = None
+
+
+class Message(Frozen):
+    role: Literal["system", "user", "assistant"]
+    content: tuple[Part, ...]
+
+
+class GenerationConfig(Frozen):
+    """Generation settings: part of the request key (transport settings are not)."""
+
+    max_tokens: int = 512
+    temperature: float = 0.0
+    top_p: float | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    logprobs: bool = False
+    top_logprobs: int = 0
+    image_max_side: int | None = Field(None, description="downscale images so the longer side is at most this")
+
+
+class Request(Frozen):
+    """One call to a model. `key` is the cache and resume key."""
+
+    sample_id: str
+    model: str
+    messages: tuple[Message, ...]
+    config: GenerationConfig = GenerationConfig()
+    image_hashes: tuple[str, ...] = Field((), description="sha256 of each image's bytes, in message order")
+    turn: int = 0
+    probe: str | None = None
+    trial: int = 0
+
+    def canonical(self) -> dict[str, Any]:
+        """What identifies this request: model, messages (images by hash), settings, probe, trial."""
+        hashes = iter(self.image_hashes)
+        messages = [
+            {
+                "role": m.role,
+                "content": [
+                    {"type": "text", "text": p.text} if p.type == "text" else {"type": "image", "sha256": next(hashes)}
+                    for p in m.content
+                ],
+            }
+            for m in self.messages
+        ]
+        return {
+            "model": self.model,
+            "messages": messages,
+            "config": self.config.model_dump(),
+            "probe": self.probe,
+            "trial": self.trial,
+        }
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(orjson.dumps(self.canonical(), option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+class TokenLogprob(Frozen):
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+class Usage(Frozen):
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class Generation(Frozen):
+    """What a backend returned for one request, or why it could not."""
+
+    text: str | None = None
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    usage: Usage | None = None
+    latency_s: float = 0.0
+    finish_reason: str | None = None
+    error: str | None = Field(None, description="set when the request failed after all retries")
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.text is not None
+
+
+class Answer(Frozen):
+    """A parsed answer: a value and the method that found it, or invalid with a reason."""
+
+    value: str | None
+    parser: str
+    method: str | None = Field(None, description="which rule of the parser matched, e.g. 'answer_tag', 'boxed'")
+    valid: bool = True
+    reason: str | None = Field(None, description="why the answer is invalid")
+
+
+class Outcome(StrEnum):
+    CORRECT = "correct"
+    WRONG = "wrong"
+    INVALID = "invalid"
+
+
+class Score(Frozen):
+    """One sample scored under one preset."""
+
+    outcome: Outcome
+    value: float = Field(description="1/0 for accuracy-style rules; a fraction for recall/F1 style rules")
+    preset: str
+    parser: str
+    answer: Answer
+    extra: dict[str, float] = Field(default_factory=dict, description="secondary per-sample values, e.g. token_f1")
+
+
+class Record(Frozen):
+    """A sample with every turn's generation: the unit stored, re-scored and reported."""
+
+    sample: Sample
+    keys: tuple[str, ...] = ()
+    generations: tuple[Generation, ...] = ()
+
+    @property
+    def final(self) -> Generation | None:
+        return self.generations[-1] if self.generations else None
+
+    @property
+    def error(self) -> str | None:
+        return next((g.error for g in self.generations if g.error), None)
