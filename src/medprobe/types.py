@@ -202,6 +202,12 @@ class Record(Frozen):
     sample: Sample
     keys: tuple[str, ...] = ()
     generations: tuple[Generation, ...] = ()
+    turns: int = Field(1, description="turns the prompt protocol asks for; fewer generations = incomplete")
+
+    @property
+    def answered(self) -> bool:
+        """Every turn produced a reply (an incomplete multi-turn record is never scored on turn 1)."""
+        return len(self.generations) == self.turns and all(g.ok for g in self.generations)
 
     @property
     def final(self) -> Generation | None:

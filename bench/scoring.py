@@ -1,0 +1,62 @@
+"""Rule-scoring speed and memory.
+
+1. Scoring speed: 100k stored records (real VQA-RAD questions and gold answers, varied predictions)
+   scored under each preset; prints records/s and the ratio to the 100k records/s target.
+2. Memory: `medprobe run` of a 100k-row benchmark end to end (scripted model), peak RSS of that
+   process vs the 1 GiB target (images are references, never held).
+
+    python bench/scoring.py --records 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+
+from _common import children_peak_rss_mib, medprobe, write_benchmark
+
+from medprobe import scoring
+from medprobe.types import AnswerType, Sample
+
+PREDICTIONS = ["Yes", "no", "Yes, there is a mass.", "No evidence of fracture.", "The image shows the liver.",
+               "right lung", "It is an MRI of the brain", "I cannot tell from this image.", "", "B"]
+
+
+def vqa_rad_rows() -> list[dict]:
+    path = resources.files("medprobe") / "data" / "vqa_rad_demo" / "vqa_rad_demo.json"
+    return json.loads(path.read_text())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--records", type=int, default=100_000)
+    a = p.parse_args()
+    rows = vqa_rad_rows()
+    rng = random.Random(0)
+    pairs = []
+    for i in range(a.records):
+        row = rows[i % len(rows)]
+        kind = AnswerType.CLOSED if row["answer_type"].strip() == "CLOSED" else AnswerType.OPEN
+        sample = Sample(id=str(i), benchmark="vqa-rad", question=row["question"], answer=row["answer"], answer_type=kind)
+        pairs.append((sample, rng.choice(PREDICTIONS + [row["answer"]])))
+    for name in scoring.names():
+        preset = scoring.get(name)
+        start = time.perf_counter()
+        for sample, text in pairs:
+            preset.score(sample, text)
+        rate = a.records / (time.perf_counter() - start)
+        print(f"scoring preset={name:<12} {rate:>10,.0f} records/s  ratio to 100k/s target {rate / 100_000:.2f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        bench = write_benchmark(Path(tmp), a.records)
+        wall, _ = medprobe("run", str(bench), "--model", "scripted/constant:yes", "--out", str(Path(tmp) / "run"))
+    rss = children_peak_rss_mib()
+    print(f"run of a {a.records}-row benchmark: {wall:.1f} s, peak RSS {rss:.0f} MiB, ratio to 1 GiB limit {rss / 1024:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Honest floors every report can show.
+
+- `baseline/random`: a uniform guess: yes/no for closed questions, a letter for multiple choice,
+  a train-split answer for open questions. Seeded by (seed, sample id): reproducible.
+- `baseline/prior`: answers without looking at the image or the question text beyond its type:
+  the train split's most frequent answer for the question's (answer kind, question type), falling
+  back to the answer kind alone. A model that does not beat it is not reading the image.
+  When an evaluated sample is itself in the train data (the demo evaluates all rows), its own
+  answer is left out of the counts (leave-one-out), so the floor never peeks at the gold.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+
+from medprobe.backends._base import BackendConfig, PermanentError
+from medprobe.prompts import LETTERS
+from medprobe.types import AnswerType, Generation, Request, Sample
+
+KINDS = ("random", "prior")
+
+
+def _norm(answer: str) -> str:
+    return " ".join(answer.lower().split())
+
+
+class BaselineBackend:
+    name = "baseline"
+    batch_size = 512
+    needs_train = True
+
+    def __init__(self, config: BackendConfig):
+        if config.model not in KINDS:
+            raise ValueError(f"Unknown baseline {config.model!r}; use baseline/random or baseline/prior.")
+        self.kind = config.model
+        self.seed = int(config.options.get("seed") or 0)
+        self.samples: dict[str, Sample] = {}
+        self.by_type: dict[tuple, Counter] = {}
+        self.train_ids: dict[str, tuple] = {}
+
+    def bind(self, samples: Sequence[Sample], train: Sequence[Sample] | None) -> None:
+        """Called by the runner before generation with the evaluated samples and the train split."""
+        self.samples = {s.id: s for s in samples}
+        for s in train or ():
+            answer = s.answer if s.answer_type == AnswerType.MULTIPLE_CHOICE else _norm(s.answer)
+            for key in self._keys(s):
+                self.by_type.setdefault(key, Counter())[answer] += 1
+            self.train_ids[s.id] = (s.benchmark, answer)
+
+    @staticmethod
+    def _keys(s: Sample) -> tuple[tuple, ...]:
+        return ((s.prompt_kind, s.metadata.get("question_type")), (s.prompt_kind,))
+
+    def _prior(self, s: Sample) -> str | None:
+        own = self.train_ids.get(s.id)
+        own_answer = own[1] if own and own[0] == s.benchmark else None
+        for key in self._keys(s):
+            counts = Counter(self.by_type.get(key, {}))
+            if own_answer is not None:
+                counts[own_answer] -= 1
+            counts = +counts  # drop zero counts
+            if counts:
+                # ties broken alphabetically so the floor is deterministic
+                return min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        return None
+
+    def _random(self, s: Sample) -> str:
+        rng = random.Random(zlib.crc32(f"{self.seed}:{s.benchmark}:{s.id}".encode()))
+        if s.prompt_kind == AnswerType.MULTIPLE_CHOICE:
+            return LETTERS[rng.randrange(max(1, len(s.options)))]
+        if s.prompt_kind == AnswerType.CLOSED:
+            return rng.choice(("yes", "no"))
+        pool = sorted(self.by_type.get((AnswerType.OPEN,), ()))
+        return rng.choice(pool) if pool else "unknown"
+
+    def answer(self, s: Sample) -> str:
+        if self.kind == "random":
+            return self._random(s)
+        guess = self._prior(s)
+        if guess is None:
+            raise PermanentError(
+                f"baseline/prior has no train answers for sample {s.id}; the benchmark needs a train split "
+                "(pass --train-split, or use baseline/random)."
+            )
+        return guess
+
+    async def generate(self, requests: Sequence[Request]) -> list[Generation]:
+        out = []
+        for r in requests:
+            start = time.perf_counter()
+            sample = self.samples.get(r.sample_id)
+            if sample is None:
+                raise PermanentError(f"baseline got a request for unknown sample {r.sample_id}")
+            out.append(Generation(text=self.answer(sample), latency_s=time.perf_counter() - start))
+        return out
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,209 @@
+"""The `medprobe` command: a thin layer over medprobe.pipeline."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Can this medical VLM be trusted, and how do we know?")
+
+Opt = typer.Option
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(2)
+
+
+def _progress_bar():
+    """A rich progress bar fed by the runner's Counts callback; returns (context, callback)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>7.1f} req/s"), TextColumn("errors {task.fields[errors]}"),
+        TextColumn("cached {task.fields[cached]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        refresh_per_second=4,
+    )  # fmt: skip
+    task = bar.add_task("requests", total=None, rate=0.0, errors=0, cached=0)
+
+    def update(c) -> None:
+        import time
+
+        elapsed = max(time.monotonic() - c.started, 1e-9)
+        bar.update(task, total=c.total, completed=c.done, rate=c.sent / elapsed, errors=c.errors, cached=c.cached)
+
+    return bar, update
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
+
+
+@app.command()
+def run(
+    bench: Annotated[str, typer.Argument(help="benchmark name (see `medprobe list`) or a data file (JSONL/CSV/parquet)")],
+    model: Annotated[str, Opt(help="PROVIDER/NAME, e.g. openai/gpt-4o, baseline/prior, scripted/answers.jsonl")],
+    base_url: Annotated[Optional[list[str]], Opt(help="OpenAI-compatible server URL, e.g. http://localhost:8000/v1")] = None,
+    api_key_env: Annotated[Optional[str], Opt(help="name of the env var holding the API key (the key is never stored)")] = None,
+    concurrency: Annotated[int, Opt(min=1, help="requests in flight at once")] = 8,
+    timeout: Annotated[float, Opt(help="seconds per request before it is retried")] = 120.0,
+    retries: Annotated[int, Opt(min=0, help="retries of a failed request (429/5xx/timeouts)")] = 4,
+    limit: Annotated[Optional[int], Opt(min=1, help="first N samples only")] = None,
+    out: Annotated[Optional[Path], Opt(help="run folder (default runs/BENCH-MODEL); re-running resumes")] = None,
+    split: Annotated[Optional[str], Opt(help="benchmark split (default: the benchmark's official test split)")] = None,
+    data: Annotated[Optional[str], Opt(help="local copy of the benchmark (file/folder) or a hub id")] = None,
+    images_dir: Annotated[Optional[Path], Opt(help="folder holding the benchmark's images")] = None,
+    mapping: Annotated[Optional[Path], Opt(help="custom benchmarks: JSON file renaming columns")] = None,
+    prompt: Annotated[str, Opt(help="prompt template name or JSON file (default: the benchmark's)")] = "",
+    max_tokens: Annotated[int, Opt(help="generation limit")] = 512,
+    temperature: Annotated[float, Opt()] = 0.0,
+    image_max_side: Annotated[Optional[int], Opt(help="downscale images so the longer side is at most this")] = None,
+    train_split: Annotated[Optional[str], Opt(help="split baseline/prior learns from")] = None,
+    seed: Annotated[int, Opt(help="seed for baselines and bootstrap intervals")] = 0,
+    preset: Annotated[Optional[str], Opt(help="preset shown in the table (all are computed)")] = None,
+    allow_outside_root: Annotated[bool, Opt(help="allow image paths outside the dataset folder")] = False,
+) -> None:
+    """Run a model on a benchmark (resumable) and score it under every preset."""
+    from medprobe.backends import BackendConfig, parse_model
+    from medprobe.benchmarks import LoadOptions
+    from medprobe.pipeline import RunSpec
+    from medprobe.runner import RunSettings
+    from medprobe.types import GenerationConfig
+
+    try:
+        provider, name = parse_model(model)
+        spec = RunSpec(
+            benchmark=bench,
+            load=LoadOptions(split=split, data=data, images_dir=str(images_dir) if images_dir else None, limit=limit,
+                             mapping=str(mapping) if mapping else None, allow_outside_root=allow_outside_root),
+            backend=BackendConfig(provider=provider, model=name, base_urls=tuple(base_url or ()),
+                                  api_key_env=api_key_env, timeout_s=timeout,
+                                  options={"seed": seed} if provider == "baseline" else {}),
+            prompt=prompt,
+            generation=GenerationConfig(max_tokens=max_tokens, temperature=temperature, image_max_side=image_max_side),
+            settings=RunSettings(concurrency=concurrency, timeout_s=timeout, max_retries=retries,
+                                 allow_outside_root=allow_outside_root),
+            seed=seed, train_split=train_split,
+        )  # fmt: skip
+    except ValueError as exc:
+        _fail(str(exc))
+    folder = out or Path("runs") / _slug(f"{Path(bench).stem}-{provider}-{name}")
+    _run_and_show(spec, folder, preset)
+
+
+def _run_and_show(spec, folder: Path, preset: str | None) -> None:
+    from medprobe.pipeline import run as run_pipeline
+    from medprobe.report import print_table
+    from medprobe.store import read_manifest
+
+    bar, update = _progress_bar()
+    try:
+        with bar:
+            results = run_pipeline(spec, folder, progress=update)
+    except KeyboardInterrupt:
+        typer.secho(f"interrupted; everything answered so far is saved in {folder}. Re-run to resume.", err=True)
+        raise typer.Exit(130) from None
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    manifest = read_manifest(folder)
+    print_table(results, manifest, preset or manifest.get("default_preset"))
+    typer.echo(f"run folder: {folder}  (all presets: {folder / 'summary.md'})")
+
+
+@app.command()
+def score(
+    run_dir: Annotated[Path, typer.Argument(help="a run folder")],
+    preset: Annotated[Optional[str], Opt(help="one preset (default: all)")] = None,
+    as_json: Annotated[bool, Opt("--json", help="print results as JSON (values are fractions in [0, 1])")] = False,
+    subgroups: Annotated[bool, Opt(help="show subgroup rows in the table")] = False,
+) -> None:
+    """Re-score stored outputs (no model calls)."""
+    from medprobe.pipeline import score as score_run
+    from medprobe.report import print_table
+    from medprobe.store import read_manifest
+
+    try:
+        manifest = read_manifest(run_dir)
+        results = score_run(run_dir, [preset] if preset else None)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(results.model_dump(mode="json"), indent=2))
+    else:
+        print_table(results, manifest, preset, subgroups)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="predictions file (JSONL/JSON/CSV)")],
+    benchmark: Annotated[str, Opt(help="benchmark name or data file the predictions answer")],
+    id_field: Annotated[str, Opt(help="column holding the sample id")],
+    prediction_field: Annotated[str, Opt(help="column holding the model's text")],
+    out: Annotated[Path, Opt(help="run folder to create")],
+    data: Annotated[Optional[str], Opt(help="local copy of the benchmark (file/folder) or a hub id")] = None,
+    split: Annotated[Optional[str], Opt(help="benchmark split")] = None,
+    gold_field: Annotated[Optional[str], Opt(help="take the gold answer from this column of FILE")] = None,
+    preset: Annotated[Optional[str], Opt(help="preset shown in the table (all are computed)")] = None,
+) -> None:
+    """Score another tool's predictions with medprobe's presets."""
+    from medprobe.benchmarks import LoadOptions
+    from medprobe.importing import ImportSpec, import_predictions
+    from medprobe.report import print_table
+    from medprobe.store import read_manifest
+
+    try:
+        spec = ImportSpec(file=str(file), benchmark=benchmark, load=LoadOptions(split=split, data=data),
+                          id_field=id_field, prediction_field=prediction_field, gold_field=gold_field)  # fmt: skip
+        results = import_predictions(spec, out)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    manifest = read_manifest(out)
+    print_table(results, manifest, preset or manifest.get("default_preset"))
+    for warning in manifest.get("warnings", []):
+        typer.secho(f"warning: {warning}", fg="yellow", err=True)
+
+
+@app.command()
+def demo(out: Annotated[Path, Opt(help="folder for the demo runs")] = Path("runs/demo")) -> None:
+    """Offline demo: the shipped VQA-RAD sample (65 questions, 9 real images) with baseline models."""
+    from medprobe.backends import BackendConfig
+    from medprobe.benchmarks import LoadOptions
+    from medprobe.pipeline import RunSpec
+
+    for kind in ("prior", "random"):
+        typer.secho(f"\n== baseline/{kind} on vqa-rad-demo ==", bold=True)
+        spec = RunSpec(benchmark="vqa-rad-demo", load=LoadOptions(split="all"),
+                       backend=BackendConfig(provider="baseline", model=kind))  # fmt: skip
+        _run_and_show(spec, out / f"baseline-{kind}", "strict")
+    typer.echo("\nNext: point --model at your model, e.g. medprobe run vqa-rad-demo --model openai/NAME "
+               "--base-url http://localhost:8000/v1 --split all")  # fmt: skip
+
+
+@app.command("list")
+def list_() -> None:
+    """Benchmarks, scoring presets and backends."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from medprobe import benchmarks, scoring
+    from medprobe.backends import providers
+
+    console = Console()
+    for title, rows in [
+        ("benchmarks", benchmarks.describe().items()),
+        ("presets", ((k, f"{d} Reproduces: {r}.") for k, (d, r) in scoring.describe().items())),
+        ("backends (--model PROVIDER/NAME)", providers().items()),
+    ]:
+        table = Table(title=title, title_justify="left", show_header=False)
+        for name, text in rows:
+            table.add_row(f"[bold]{name}", str(text))
+        console.print(table)
+
+
+def main() -> None:
+    app()

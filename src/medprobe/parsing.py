@@ -1,0 +1,280 @@
+"""Named answer parsers: model text -> `Answer` (a value and the rule that found it, or invalid).
+
+Every parser prefers explicit markers over guesses (`<answer>` tag > `\\boxed{}` > "Answer:" prefix
+> the text itself) and records the rule in `Answer.method`, so a number always says how it was
+parsed. There is never a random or nearest-option fallback: when no rule applies the answer is
+invalid with a reason ("empty", "refusal", "both_yes_and_no", "no_yes_no", "no_letter",
+"several_letters", "letter_out_of_range").
+
+Chinese (SLAKE-zh) is handled minimally by `parse_yes_no`: a whole answer 是/是的/有 (yes) or
+否/不是/没有/无 (no), or one of them leading the text before punctuation ("不是，这是CT"). There is
+no substring search in Chinese, because 是 is also the copula ("这是肺") and 有 also means "has".
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from medprobe.types import Answer
+
+YES_NO_PARSER = "yes_no"
+LETTER_PARSER = "letter"
+OPEN_PARSER = "open"
+
+_ZH_YES = frozenset({"是", "是的", "有"})
+_ZH_NO = frozenset({"否", "不是", "没有", "无"})
+_YES_WORDS = frozenset({"yes"}) | _ZH_YES
+_NO_WORDS = frozenset({"no"}) | _ZH_NO
+# Characters stripped around an answer: ASCII and CJK punctuation, markdown emphasis, quotes.
+_EDGE = " \t\r\n!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~“”‘’。，、！？：；（）【】《》「」"
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+_TAG = re.compile(r"<answer>(.*?)(?:</answer>|\Z)", re.S | re.I)
+_BOXED = "\\boxed{"
+# "Answer: x", "The answer is x", "Final answer: x", "**Answer:** x" (the last one wins).
+_PREFIX = re.compile(r"\banswer\b\W{0,3}?\s*(?::|\bis\b)[\s*:]*", re.I)
+_YN_WORD = re.compile(r"\b(yes|no)\b")
+_YN_PAIR = re.compile(r"\b(?:yes\s*(?:or|/)\s*no|no\s*(?:or|/)\s*yes)\b")  # "yes or no" answers nothing
+_YN_FIRST = re.compile(r"^[\W_]*(yes|no)\b")
+_ZH_FIRST = re.compile(r"^[\W_]*(不是|没有|是的|是|否|有|无)(?=$|[\s，。、,.!！?？;；:：])")
+
+# Refusals: the model declines to answer. Deliberately narrow: "I cannot see any fracture" is an
+# answer ("no"), so bare "cannot see" is not a refusal; "cannot see the image" is.
+_REFUSAL = re.compile(
+    r"\bas an ai\b"
+    r"|\bi(?:'m| am) (?:sorry|unable|not able)\b"
+    r"|\bi apologi[sz]e\b"
+    r"|\bi (?:do not|don't) know\b"
+    r"|\b(?:cannot|can't|can not|could not|couldn't|unable to|not possible to|impossible to|not able to)"
+    r" (?:be )?(?:determined?|tell|say|answer|assess|provide|diagnose|comment|interpret|confirm)\b"
+    r"|\b(?:cannot|can't|can not|unable to|not able to) (?:see|view|access|analy[sz]e|open|process)"
+    r" (?:the |this |any |your )?(?:image|picture|photo|scan|x-ray|radiograph)"
+    r"|\b(?:insufficient|not enough) (?:information|context|detail)"
+)
+
+# Letter rules, applied to text with markdown asterisks removed.
+_LETTER_LONE = re.compile(r"^\s*[(\[]?([A-Za-z])[)\]]?\s*[.:)]?\s*$")
+_LETTER_LEAD = re.compile(r"^\s*(?:\(([A-Za-z])\)|\[([A-Za-z])\]|([A-Za-z])[.):])(?:\s|$)")
+_LETTER_AFTER_PREFIX = re.compile(r"^\s*(?:(?:option|choice|letter)\s*)?[(\[]?([A-Za-z])[)\]]?(?=$|[^\w'\-])", re.I)
+_SEVERAL = re.compile(
+    r"(?<![\w'\-])[(\[]?([A-Z])[)\]]?\s*(?:,|/|&|\bor\b|\band\b)\s*[(\[]?([A-Z])[)\]]?(?![\w'\-])"
+)
+_PAREN = re.compile(r"\(([A-Z])\)")
+_OPTION_WORD = re.compile(r"\b(?i:option|choice)\s*(?:(?i:is)\s+)?[(\[]?([A-Z])[)\]]?(?![\w'\-])")
+
+
+# Every refusal pattern contains one of these; plain substring tests are far cheaper than the regex.
+_REFUSAL_KEYS = ("not", "n't", "unable", "sorry", "apologi", "as an ai", "impossible", "insufficient")
+
+
+@lru_cache(maxsize=1 << 16)
+def is_refusal(text: str) -> bool:
+    """True when the text declines to answer ("I cannot determine...", "As an AI...")."""
+    low = text.lower().replace("\u2019", "'")
+    for key in _REFUSAL_KEYS:
+        if key in low:
+            return _REFUSAL.search(low) is not None
+    return False
+
+
+def yes_no_value(text: str) -> str | None:
+    """'yes' / 'no' when the whole text is a yes/no word (used for gold answers), else None."""
+    word = text.strip(_EDGE).lower()
+    return "yes" if word in _YES_WORDS else "no" if word in _NO_WORDS else None
+
+
+@lru_cache(maxsize=1 << 16)
+def normalize_open(text: str) -> str:
+    """Lowercase, collapse whitespace, strip surrounding punctuation."""
+    return " ".join(text.lower().split()).strip(_EDGE)
+
+
+def _boxed(text: str) -> str | None:
+    """Content of the last `\\boxed{...}` with balanced braces, or None."""
+    start = text.rfind(_BOXED)
+    if start < 0:
+        return None
+    depth, i = 0, start + len(_BOXED)
+    for j in range(i, len(text)):
+        if text[j] == "{":
+            depth += 1
+        elif text[j] == "}":
+            if depth == 0:
+                return text[i:j]
+            depth -= 1
+    return None
+
+
+def _explicit(text: str) -> tuple[str, str] | None:
+    """(content, method) of the most explicit answer marker, or None."""
+    tags = _TAG.findall(text) if "<" in text else None
+    if tags:
+        return tags[-1], "answer_tag"
+    boxed = _boxed(text) if "\\" in text else None
+    if boxed is not None:
+        return boxed, "boxed"
+    return None
+
+
+def _after_prefix(text: str) -> str | None:
+    if "answer" not in text.lower():
+        return None
+    last = None
+    for last in _PREFIX.finditer(text):
+        pass
+    return text[last.end() :] if last else None
+
+
+def _invalid(parser: str, reason: str) -> Answer:
+    return Answer(value=None, parser=parser, valid=False, reason=reason)
+
+
+# ---------------------------------------------------------------- yes / no
+
+
+def _yes_no_in(segment: str, method: str) -> Answer:
+    """Resolve an explicit answer segment (tag, boxed, prefix): it decides on its own."""
+    low = segment.lower()
+    if _yes_no_pair(low):
+        return _invalid(YES_NO_PARSER, "both_yes_and_no")
+    value = yes_no_value(low) or _first_yes_no(low)
+    if value:
+        return Answer(value=value, parser=YES_NO_PARSER, method=method)
+    found = _yes_no_words(low)
+    if len(found) == 1:
+        return Answer(value=found.pop(), parser=YES_NO_PARSER, method=method)
+    if found:
+        return _invalid(YES_NO_PARSER, "both_yes_and_no")
+    if not low.strip(_EDGE):
+        return _invalid(YES_NO_PARSER, "empty")
+    return _invalid(YES_NO_PARSER, "refusal" if is_refusal(low) else "no_yes_no")
+
+
+def _yes_no_words(low: str) -> set[str]:
+    return set(_YN_WORD.findall(low)) if "yes" in low or "no" in low else set()
+
+
+def _yes_no_pair(low: str) -> bool:
+    return "yes" in low and "no" in low and _YN_PAIR.search(low) is not None
+
+
+def _first_yes_no(low: str) -> str | None:
+    m = _YN_FIRST.match(low) or _ZH_FIRST.match(low)
+    if not m:
+        return None
+    return "yes" if m.group(1) in _YES_WORDS else "no"
+
+
+@lru_cache(maxsize=1 << 16)
+def parse_yes_no(text: str | None) -> Answer:
+    """Parse a yes/no answer: tag > boxed > exact > "Answer:" prefix > first word > (refusal) > contains."""
+    if text is None or not text.strip(_EDGE):
+        return _invalid(YES_NO_PARSER, "empty")
+    marked = _explicit(text)
+    if marked:
+        return _yes_no_in(*marked)
+    low = text.lower()
+    value = yes_no_value(low)
+    if value:
+        return Answer(value=value, parser=YES_NO_PARSER, method="exact")
+    tail = _after_prefix(low)
+    if tail is not None:
+        return _yes_no_in(tail, "answer_prefix")
+    if _yes_no_pair(low):
+        return _invalid(YES_NO_PARSER, "both_yes_and_no")
+    value = _first_yes_no(low)
+    if value:  # a leading yes/no beats a hedge later on ("Yes, though the cause cannot be determined")
+        return Answer(value=value, parser=YES_NO_PARSER, method="first_word")
+    if is_refusal(low):
+        return _invalid(YES_NO_PARSER, "refusal")
+    found = _yes_no_words(low)
+    if len(found) == 2:
+        return _invalid(YES_NO_PARSER, "both_yes_and_no")
+    if found:
+        return Answer(value=found.pop(), parser=YES_NO_PARSER, method="contains")
+    return _invalid(YES_NO_PARSER, "no_yes_no")
+
+
+# ---------------------------------------------------------------- option letters
+
+
+def _strong_letter(text: str) -> tuple[str, str] | str | None:
+    """(letter, method) from an "Answer:" prefix or a lone/leading letter, a failure reason, or None."""
+    tail = _after_prefix(text)
+    if tail is not None:
+        m = _LETTER_AFTER_PREFIX.match(tail)
+        if m and _SEVERAL.match(tail.lstrip()):
+            return "several_letters"
+        if m:
+            letter, rest = m.group(1), tail[m.end() :]
+            # "The answer is a mass": a lowercase letter, or "A"/"I" followed by a lowercase word,
+            # is prose, not an option letter.
+            prose = (letter.islower() or letter in "AI") and re.match(r"\s+[a-z]", rest)
+            if not prose:
+                return letter.upper(), "answer_prefix"
+    m = _LETTER_LONE.match(text) or _LETTER_LEAD.match(text)
+    if m:
+        return next(g for g in m.groups() if g).upper(), "lone_letter"
+    return None
+
+
+def _weak_letter(text: str) -> tuple[str, str] | str | None:
+    """Letters inside prose: "A or B" is ambiguous; else a single "(B)" or "option B"."""
+    if _SEVERAL.search(text):
+        return "several_letters"
+    for rule, method in ((_PAREN, "paren"), (_OPTION_WORD, "option_word")):
+        found = {x.upper() for x in rule.findall(text)}
+        if len(found) == 1:
+            return found.pop(), method
+        if found:
+            return "several_letters"
+    return None
+
+
+@lru_cache(maxsize=1 << 16)
+def parse_letter(text: str | None, n_options: int) -> Answer:
+    """Parse an option letter A.. (n_options letters): tag > boxed > "Answer:" prefix > lone letter
+    ("B", "B.", "(B)", "B) text") > (refusal) > several-letter check > "(B)" in text > "option B".
+
+    Inside a tag or box the same rules run on the tag's content only."""
+    if text is None or not text.strip(_EDGE):
+        return _invalid(LETTER_PARSER, "empty")
+    text = text.replace("*", "")
+    marked = _explicit(text)
+    segment, method = marked if marked else (text, None)
+    found = _strong_letter(segment)
+    if found is None:
+        if is_refusal(segment):
+            return _invalid(LETTER_PARSER, "refusal")
+        found = _weak_letter(segment)
+    if found is None:
+        return _invalid(LETTER_PARSER, "empty" if not segment.strip(_EDGE) else "no_letter")
+    if isinstance(found, str):
+        return _invalid(LETTER_PARSER, found)
+    letter, rule = found
+    if _LETTERS.index(letter) >= n_options:
+        return _invalid(LETTER_PARSER, "letter_out_of_range")
+    return Answer(value=letter, parser=LETTER_PARSER, method=method or rule)
+
+
+# ---------------------------------------------------------------- open answers
+
+
+@lru_cache(maxsize=1 << 16)
+def parse_open(text: str | None) -> Answer:
+    """Parse a free-text answer: content of tag > boxed > "Answer:" prefix > whole text, normalised."""
+    if text is None or not text.strip(_EDGE):
+        return _invalid(OPEN_PARSER, "empty")
+    marked = _explicit(text)
+    if marked:
+        segment, method = marked
+    else:
+        tail = _after_prefix(text)
+        segment, method = (tail, "answer_prefix") if tail is not None else (text, "full_text")
+    if is_refusal(segment):
+        return _invalid(OPEN_PARSER, "refusal")
+    value = normalize_open(segment)
+    if not value:
+        return _invalid(OPEN_PARSER, "empty")
+    return Answer(value=value, parser=OPEN_PARSER, method=method)

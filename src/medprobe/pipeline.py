@@ -1,0 +1,136 @@
+"""The library calls behind the CLI verbs: run (load -> plan -> execute -> score), score, import."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+import orjson
+from pydantic import Field
+
+from medprobe import __version__, benchmarks, scoring
+from medprobe.backends import BackendConfig, create
+from medprobe.benchmarks import LoadOptions
+from medprobe.prompts import PromptTemplate, load_template
+from medprobe.results import Results, compute
+from medprobe.runner import Counts, Job, Progress, RunSettings, execute
+from medprobe.store import MANIFEST, RECORDS, RESULTS, SUMMARY, RunStore, read_manifest, write_json
+from medprobe.types import SCHEMA_VERSION, Frozen, GenerationConfig
+
+
+class RunSpec(Frozen):
+    """Everything one `medprobe run` needs; the manifest is written from it (no secrets in it)."""
+
+    benchmark: str
+    load: LoadOptions = LoadOptions()
+    backend: BackendConfig
+    prompt: str = Field("", description="template name or JSON file; empty = the benchmark's default")
+    generation: GenerationConfig = GenerationConfig()
+    settings: RunSettings = RunSettings()
+    seed: int = 0
+    train_split: str | None = Field(None, description="split the prior baseline learns from; default: the benchmark's")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _identity(manifest: dict) -> dict:
+    """What makes two runs the same run (so re-running resumes instead of mixing)."""
+    identity = {
+        "benchmark": {k: manifest["benchmark"].get(k) for k in ("benchmark", "source", "split", "filters")},
+        "model": f"{manifest['backend']['provider']}/{manifest['backend']['model']}",
+        "prompt_hash": manifest["prompt"]["hash"],
+        "generation": manifest["generation"],
+    }
+    return orjson.loads(orjson.dumps(identity))  # compare as stored JSON (tuples read back as lists)
+
+
+def default_presets() -> list[str]:
+    return scoring.names()
+
+
+def run(spec: RunSpec, out: Path, progress: Progress | None = None) -> Results:
+    """Run (or resume) a benchmark on a model into `out`, then score it under every preset."""
+    loaded = benchmarks.load(spec.benchmark, spec.load)
+    bench = benchmarks.spec_for(spec.benchmark)
+    template = load_template(spec.prompt or (bench.prompt if bench else "default"))
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "medprobe_version": __version__,
+        "command": "run",
+        "status": "running",
+        "created": _now(),
+        "benchmark": loaded.provenance.model_dump(),
+        "load_errors": loaded.errors[:100],
+        "default_preset": bench.default_preset if bench else "strict",
+        "prompt": {"name": template.name, "hash": template.hash, "template": template.model_dump()},
+        "backend": spec.backend.public(),
+        "generation": spec.generation.model_dump(),
+        "settings": spec.settings.model_dump(),
+        "seed": spec.seed,
+        "turns": 1 + len(template.followups),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / MANIFEST).is_file():
+        previous = read_manifest(out)
+        if _identity(previous) != _identity(manifest):
+            raise ValueError(
+                f"{out} already holds a different run ({previous['backend']['provider']}/{previous['backend']['model']} "
+                f"on {previous['benchmark']['benchmark']}, prompt {previous['prompt']['name']}). "
+                "Pass another --out, or delete that folder to start over."
+            )
+        manifest["created"] = previous.get("created", manifest["created"])
+    write_json(out / MANIFEST, manifest)
+    store = RunStore(out / RECORDS)
+    try:
+        store.put_samples(loaded.samples)
+        job = Job(samples=loaded.samples, template=template, model=f"{spec.backend.provider}/{spec.backend.model}",
+                  config=spec.generation)  # fmt: skip
+        counts = asyncio.run(_execute(spec, bench, job, store, progress))
+        manifest.update(status="complete", finished=_now(), last_execution=_counts(counts))
+    except BaseException:
+        manifest.update(status="interrupted", finished=_now())
+        write_json(out / MANIFEST, manifest)
+        store.close()
+        raise
+    write_json(out / MANIFEST, manifest)
+    store.close()
+    return score(out)
+
+
+async def _execute(spec: RunSpec, bench, job: Job, store: RunStore, progress: Progress | None) -> Counts:
+    backend = create(spec.backend)
+    try:
+        if hasattr(backend, "bind"):
+            train = None
+            if getattr(backend, "needs_train", False):
+                split = spec.train_split or (bench.train_split if bench else None)
+                if split:
+                    train = benchmarks.load(spec.benchmark, spec.load.model_copy(update={"split": split, "limit": None})).samples
+            backend.bind(job.samples, train)
+        return await execute(job, backend, store, spec.settings, progress)
+    finally:
+        await backend.aclose()
+
+
+def _counts(c: Counts) -> dict:
+    return {"requests": c.total, "cached": c.cached, "sent": c.sent, "errors": c.errors}
+
+
+def score(out: Path, presets: list[str] | None = None, write: bool = True) -> Results:
+    """Re-score stored generations (no model calls) under the given presets, default all."""
+    manifest = read_manifest(out)
+    store = RunStore(out / RECORDS)
+    try:
+        records = list(store.records(turns=manifest.get("turns", 1)))
+    finally:
+        store.close()
+    results = compute(records, presets or default_presets(), seed=manifest.get("seed", 0))
+    if write and presets is None:
+        from medprobe.report import markdown
+
+        write_json(out / RESULTS, results.model_dump(mode="json"))
+        (out / SUMMARY).write_text(markdown(results, manifest), encoding="utf-8")
+    return results

@@ -1,0 +1,97 @@
+"""Prompt templates: named, hashed into the manifest, chosen from question metadata only.
+
+MedEvalKit and MultiMedEval pick their yes/no instruction by looking at the gold answer; a model
+then gets a hint the benchmark never meant to give. Here the template is chosen by
+`Sample.prompt_kind`, which loaders derive from question metadata or the question's form,
+never from the gold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+
+from medprobe.types import AnswerType, Frozen, Message, Part, Sample
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+class PromptTemplate(Frozen):
+    """One instruction per answer kind. `{question}` and `{options}` are filled in."""
+
+    name: str
+    system: str | None = None
+    closed: str = "{question}\nAnswer with yes or no."
+    open: str = "{question}\nAnswer with a single word or short phrase."
+    multiple_choice: str = "{question}\n{options}\nAnswer with the option's letter from the given choices directly."
+    followups: tuple[str, ...] = Field(
+        (),
+        description="extra user turns sent after the model's reply (e.g. MedXpertQA's answer trigger); "
+        "the answer is parsed from the last turn",
+    )
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
+    def for_kind(self, kind: AnswerType) -> str:
+        return {AnswerType.CLOSED: self.closed, AnswerType.OPEN: self.open}.get(kind, self.multiple_choice)
+
+
+BUILTIN: dict[str, PromptTemplate] = {
+    "default": PromptTemplate(name="default"),
+    # MedXpertQA (TsinghuaC3I/MedXpertQA, eval/): zero-shot chain of thought, then a second turn
+    # "Therefore, among A through E, the answer is"; the first option letter after it is the answer.
+    "medxpertqa-cot": PromptTemplate(
+        name="medxpertqa-cot",
+        closed="Q: {question}\nA: Let's think step by step.",
+        open="Q: {question}\nA: Let's think step by step.",
+        multiple_choice="Q: {question}\nA: Let's think step by step.",
+        followups=("Therefore, among A through E, the answer is",),
+    ),
+}
+
+
+def load_template(name_or_path: str) -> PromptTemplate:
+    """A built-in template by name, or a JSON file with the PromptTemplate fields."""
+    if name_or_path in BUILTIN:
+        return BUILTIN[name_or_path]
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise ValueError(
+            f"Unknown prompt template {name_or_path!r}: not a built-in ({', '.join(BUILTIN)}) and not a file. "
+            "Pass a JSON file with fields name, closed, open, multiple_choice (and optionally system, followups)."
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data.setdefault("name", path.stem)
+        return PromptTemplate.model_validate(data)
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise ValueError(f"Prompt template {path} is not valid: {exc}") from None
+
+
+def format_options(options: tuple[str, ...]) -> str:
+    return "\n".join(f"{LETTERS[i]}. {text}" for i, text in enumerate(options))
+
+
+def first_turn(template: PromptTemplate, sample: Sample) -> tuple[Message, ...]:
+    """System message (if any) and the user turn: images first, then the instruction."""
+    options = "" if sample.metadata.get("options_in_question") else format_options(sample.options)
+    text = template.for_kind(sample.prompt_kind).format(question=sample.question, options=options)
+    text = text.replace("\n\n\n", "\n\n")  # an empty {options} must not leave a hole
+    parts = tuple(Part(type="image", image=img) for img in sample.images) + (Part(type="text", text=text),)
+    messages = (Message(role="user", content=parts),)
+    if template.system:
+        messages = (Message(role="system", content=(Part(type="text", text=template.system),)),) + messages
+    return messages
+
+
+def next_turn(messages: tuple[Message, ...], reply: str, followup: str) -> tuple[Message, ...]:
+    """The conversation so far, the model's reply, and the next user instruction."""
+    return messages + (
+        Message(role="assistant", content=(Part(type="text", text=reply),)),
+        Message(role="user", content=(Part(type="text", text=followup),)),
+    )

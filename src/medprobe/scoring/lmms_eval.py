@@ -1,0 +1,77 @@
+"""`lmms-eval`: lmms-eval's SLAKE exact match after answer normalisation.
+
+Reproduces EvolvingLMMs-Lab/lmms-eval `lmms_eval/tasks/slake/utils.py` (commit 75571cfe,
+`slake_process_results` + `normalize_answer`). lmms-eval has no VQA-RAD or PathVQA task; this
+preset applies the same rule to them, which is how "lmms-eval style" numbers for those are made.
+
+`normalize_answer`, in order: strip + lowercase; drop "(...)" and "（...）" groups; every ASCII and
+CJK punctuation mark becomes a space; collapse whitespace; "x ray"/"xray" -> "xray"; a *whole*
+answer in a yes/no synonym set becomes "yes"/"no" (English: yeah, yep, true / nope, false; Chinese:
+是, 是的, 有, 包含, 可以, 能, 会, 正常 / 否, 不是, 没有, 无, 不包含, 不能, 不会, 不可以, 不正常, 异常).
+Then prediction == gold. Nothing else: no article or number-word handling, no yes/no search inside
+a sentence ("Yes, it is" is wrong against "yes"), the same rule for open and closed questions.
+
+Generation failures (text None) are INVALID with value 0; everything else is CORRECT or WRONG.
+Multiple choice is not defined by lmms-eval's SLAKE task and raises ValueError.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from functools import lru_cache
+from typing import ClassVar
+
+from medprobe.scoring._base import Preset
+from medprobe.types import Answer, AnswerType, Outcome, Sample, Score
+
+PARSER = "lmms-eval-exact"
+
+# utils.py: EN_YES / EN_NO / ZH_YES / ZH_NO / ZH_PUNCTUATION
+_YES = frozenset({"yes", "yeah", "yep", "true", "是", "是的", "有", "包含", "可以", "能", "会", "正常"})
+_NO = frozenset({"no", "nope", "false", "否", "不是", "没有", "无", "不包含", "不能", "不会", "不可以", "不正常", "异常"})
+_ZH_PUNCTUATION = "！？｡。＂＃＄％＆＇（）＊＋，－／：；＜＝＞＠［＼］＾＿｀｛｜｝～、，。；：《》？【】（）"
+_PUNCT_TO_SPACE = str.maketrans({c: " " for c in string.punctuation + _ZH_PUNCTUATION})
+_PARENS = re.compile(r"\([^)]*\)")
+_FULLWIDTH_PARENS = re.compile(r"（[^）]*）")
+_WS = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=1 << 16)
+def normalize_answer(text: str) -> str:
+    """lmms-eval slake/utils.py `normalize_answer`."""
+    text = text.strip().lower()
+    text = _PARENS.sub(" ", text)
+    text = _FULLWIDTH_PARENS.sub(" ", text)
+    text = _WS.sub(" ", text.translate(_PUNCT_TO_SPACE)).strip()
+    if text in ("x ray", "xray"):
+        return "xray"
+    return "yes" if text in _YES else "no" if text in _NO else text
+
+
+class LmmsEval(Preset):
+    name: ClassVar[str] = "lmms-eval"
+    description: ClassVar[str] = (
+        "lmms-eval SLAKE: exact match after lowercasing, dropping parentheses, punctuation to spaces, "
+        "and mapping whole-answer yes/no synonyms"
+    )
+    reproduces: ClassVar[str] = "EvolvingLMMs-Lab/lmms-eval lmms_eval/tasks/slake/utils.py (75571cfe)"
+
+    def score(self, sample: Sample, text: str | None) -> Score:
+        if sample.answer_type is AnswerType.MULTIPLE_CHOICE:
+            raise ValueError(
+                f"preset 'lmms-eval' defines no multiple-choice rule (its SLAKE task is open/closed only); "
+                f"sample {sample.benchmark}/{sample.id} is multiple choice. Use --preset strict."
+            )
+        if text is None:
+            answer = Answer(value=None, parser=PARSER, valid=False, reason="error")
+            return Score(outcome=Outcome.INVALID, value=0.0, preset=self.name, parser=PARSER, answer=answer)
+        pred = normalize_answer(text)
+        correct = pred == normalize_answer(sample.answer)
+        return Score(
+            outcome=Outcome.CORRECT if correct else Outcome.WRONG,
+            value=1.0 if correct else 0.0,
+            preset=self.name,
+            parser=PARSER,
+            answer=Answer(value=pred, parser=PARSER, method="exact"),
+        )

@@ -1,0 +1,123 @@
+"""`multimedeval`: MultiMedEval's VQA and multiple-choice scoring.
+
+Reproduces corentin-ryr/MultiMedEval (commit d9ac283): `multimedeval/task_families.py::VQA.evaluate`
+for VQA-RAD / SLAKE / PathVQA and `multimedeval/qa.py::MedQA.get_predicted_answer` for multiple
+choice, with `utils.py::clean_str` (= VQA-v2 normalisation + comma deletion, `normalize_word`).
+
+* Tokens are *sets* of whitespace words of the cleaned strings (`VQA._preprocess`), so repeats
+  count once; recall = |pred & gold| / |gold|.
+* Closed vs open is decided by the cleaned gold (`if clean_correct in ["yes", "no"]`), not by the
+  dataset's answer type: a VQA-RAD "closed" question with gold "MRI" is scored as open here
+  (`extra["scored_as_closed"]` says which rule applied).
+* Closed: a gold "no" also accepts "not" (gold tokens {no, not}); correct if recall >= 0.4, so
+  one of "no"/"not" suffices, and a prediction holding both "yes" and "no" is right either way.
+* Open: correct ("openQuestionsAccuracy") if recall >= 0.75; `extra["recall"]` is the recall
+  that "openQuestionsRecall" averages.
+* Multiple choice: each option is cleaned as "<letter> <text>" (MedQA's `f'{key} {value}'`; note
+  the letter "a" is then dropped as an article), scored with torchmetrics BLEU-1 against the cleaned
+  prediction; the first option with the highest score wins. An empty prediction or a best score
+  of 0 is MultiMedEval's "Invalid answer" (INVALID here, value 0, as it counts as wrong there).
+
+Generation failures (text None) are INVALID with value 0; everything else is CORRECT or WRONG.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from functools import lru_cache
+from typing import ClassVar
+
+from medprobe.scoring._base import Preset
+from medprobe.scoring.normalize import normalize_word
+from medprobe.types import Answer, AnswerType, Outcome, Sample, Score
+
+VQA_PARSER = "multimedeval-token-recall"
+MC_PARSER = "multimedeval-bleu1"
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def bleu1(pred: str, ref: str) -> float:
+    """torchmetrics `BLEUScore(n_gram=1)` on one sentence pair (no smoothing)."""
+    return _bleu1(Counter(pred.split()), _counts(ref))
+
+
+@lru_cache(maxsize=1 << 16)
+def _counts(text: str) -> Counter[str]:
+    return Counter(text.split())
+
+
+def _bleu1(hyp: Counter[str], ref: Counter[str]) -> float:
+    hyp_len, ref_len = hyp.total(), ref.total()
+    matches = sum(min(n, ref[w]) for w, n in hyp.items() if w in ref)  # clipped unigram matches
+    if matches == 0:
+        return 0.0
+    brevity = 1.0 if hyp_len > ref_len else math.exp(1 - ref_len / hyp_len)
+    return brevity * matches / hyp_len
+
+
+@lru_cache(maxsize=1 << 12)
+def _option_counts(options: tuple[str, ...]) -> tuple[Counter[str], ...]:
+    # qa.py MedQA: clean_str(f'{option["key"]} {option["value"]}')
+    return tuple(_counts(normalize_word(f"{_LETTERS[i]} {opt}")) for i, opt in enumerate(options))
+
+
+class MultiMedEval(Preset):
+    name: ClassVar[str] = "multimedeval"
+    description: ClassVar[str] = (
+        "MultiMedEval: closed correct if token recall of the gold >= 0.4 (gold 'no' also accepts 'not'); "
+        "open correct if recall >= 0.75; multiple choice = option with highest BLEU-1"
+    )
+    reproduces: ClassVar[str] = "corentin-ryr/MultiMedEval multimedeval/task_families.py VQA.evaluate, qa.py (d9ac283)"
+
+    def score(self, sample: Sample, text: str | None) -> Score:
+        parser = MC_PARSER if sample.answer_type is AnswerType.MULTIPLE_CHOICE else VQA_PARSER
+        if text is None:
+            answer = Answer(value=None, parser=parser, valid=False, reason="error")
+            return Score(outcome=Outcome.INVALID, value=0.0, preset=self.name, parser=parser, answer=answer)
+        if sample.answer_type is AnswerType.MULTIPLE_CHOICE:
+            return self._choice(sample, text)
+        return self._vqa(sample, text)
+
+    def _vqa(self, sample: Sample, text: str) -> Score:
+        gold = normalize_word(sample.answer.lower().strip())  # get_correct_answer: answer.lower().strip()
+        pred = normalize_word(text)
+        gold_tokens, pred_tokens = set(gold.split()), set(pred.split())
+        recall = len(pred_tokens & gold_tokens) / len(gold_tokens) if gold_tokens else 0.0
+        precision = len(pred_tokens & gold_tokens) / len(pred_tokens) if pred_tokens else 0.0
+        f1 = 2 * precision * recall / (precision + recall + 1e-8)  # sic: epsilon in the official F1
+        if gold in ("yes", "no"):
+            if gold_tokens == {"no"}:
+                gold_tokens = {"no", "not"}
+            closed_recall = len(pred_tokens & gold_tokens) / len(gold_tokens)
+            correct, method, as_closed = closed_recall >= 0.4, "closed_recall>=0.4", 1.0
+        else:
+            correct, method, as_closed = recall >= 0.75, "open_recall>=0.75", 0.0
+        answer = Answer(value=pred, parser=VQA_PARSER, method=method)
+        return Score(
+            outcome=Outcome.CORRECT if correct else Outcome.WRONG,
+            value=1.0 if correct else 0.0,
+            preset=self.name,
+            parser=VQA_PARSER,
+            answer=answer,
+            extra={"recall": recall, "f1": f1, "scored_as_closed": as_closed},
+        )
+
+    def _choice(self, sample: Sample, text: str) -> Score:
+        pred = normalize_word(text)
+        hyp = Counter(pred.split())
+        scores = [_bleu1(hyp, ref) for ref in _option_counts(sample.options)]
+        if not pred or not scores or max(scores) == 0:
+            answer = Answer(value=None, parser=MC_PARSER, valid=False, reason="empty" if not pred else "no_match")
+            return Score(outcome=Outcome.INVALID, value=0.0, preset=self.name, parser=MC_PARSER, answer=answer)
+        letter = _LETTERS[scores.index(max(scores))]
+        correct = letter == sample.answer.strip().upper()
+        answer = Answer(value=letter, parser=MC_PARSER, method="max_bleu1")
+        return Score(
+            outcome=Outcome.CORRECT if correct else Outcome.WRONG,
+            value=1.0 if correct else 0.0,
+            preset=self.name,
+            parser=MC_PARSER,
+            answer=answer,
+            extra={"bleu1": max(scores)},
+        )
