@@ -170,18 +170,19 @@ def import_(
 
 @app.command()
 def demo(out: Annotated[Path, Opt(help="folder for the demo runs")] = Path("runs/demo")) -> None:
-    """Offline demo: the shipped VQA-RAD sample (65 questions, 9 real images) with baseline models."""
+    """Offline demo: the shipped VQA-RAD sample (9 real images; its 15 official test questions) with
+    baseline models that learn from the sample's 50 train questions."""
     from medprobe.backends import BackendConfig
     from medprobe.benchmarks import LoadOptions
     from medprobe.pipeline import RunSpec
 
     for kind in ("prior", "random"):
         typer.secho(f"\n== baseline/{kind} on vqa-rad-demo ==", bold=True)
-        spec = RunSpec(benchmark="vqa-rad-demo", load=LoadOptions(split="all"),
+        spec = RunSpec(benchmark="vqa-rad-demo", load=LoadOptions(split="test"),
                        backend=BackendConfig(provider="baseline", model=kind))  # fmt: skip
         _run_and_show(spec, out / f"baseline-{kind}", "strict")
     typer.echo("\nNext: point --model at your model, e.g. medprobe run vqa-rad-demo --model openai/NAME "
-               "--base-url http://localhost:8000/v1 --split all")  # fmt: skip
+               "--base-url http://localhost:8000/v1")  # fmt: skip
 
 
 @app.command("list")

@@ -34,7 +34,7 @@ _TAG = re.compile(r"<answer>(.*?)(?:</answer>|\Z)", re.S | re.I)
 _BOXED = "\\boxed{"
 # "Answer: x", "The answer is x", "Final answer: x", "**Answer:** x" (the last one wins).
 _PREFIX = re.compile(r"\banswer\b\W{0,3}?\s*(?::|\bis\b)[\s*:]*", re.I)
-_YN_WORD = re.compile(r"\b(yes|no)\b")
+_YN_WORD = re.compile(r"[yn](?<=\b[yn])(?:es|o)\b")  # = \b(yes|no)\b, but lets re skip fast to y/n
 _YN_PAIR = re.compile(r"\b(?:yes\s*(?:or|/)\s*no|no\s*(?:or|/)\s*yes)\b")  # "yes or no" answers nothing
 _YN_FIRST = re.compile(r"^[\W_]*(yes|no)\b")
 _ZH_FIRST = re.compile(r"^[\W_]*(不是|没有|是的|是|否|有|无)(?=$|[\s，。、,.!！?？;；:：])")
@@ -68,7 +68,7 @@ _OPTION_WORD = re.compile(r"\b(?i:option|choice)\s*(?:(?i:is)\s+)?[(\[]?([A-Z])[
 _REFUSAL_KEYS = ("not", "n't", "unable", "sorry", "apologi", "as an ai", "impossible", "insufficient")
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=8192)
 def is_refusal(text: str) -> bool:
     """True when the text declines to answer ("I cannot determine...", "As an AI...")."""
     low = text.lower().replace("\u2019", "'")
@@ -84,7 +84,7 @@ def yes_no_value(text: str) -> str | None:
     return "yes" if word in _YES_WORDS else "no" if word in _NO_WORDS else None
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=8192)
 def normalize_open(text: str) -> str:
     """Lowercase, collapse whitespace, strip surrounding punctuation."""
     return " ".join(text.lower().split()).strip(_EDGE)
@@ -166,7 +166,7 @@ def _first_yes_no(low: str) -> str | None:
     return "yes" if m.group(1) in _YES_WORDS else "no"
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=8192)
 def parse_yes_no(text: str | None) -> Answer:
     """Parse a yes/no answer: tag > boxed > exact > "Answer:" prefix > first word > (refusal) > contains."""
     if text is None or not text.strip(_EDGE):
@@ -232,7 +232,7 @@ def _weak_letter(text: str) -> tuple[str, str] | str | None:
     return None
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=8192)
 def parse_letter(text: str | None, n_options: int) -> Answer:
     """Parse an option letter A.. (n_options letters): tag > boxed > "Answer:" prefix > lone letter
     ("B", "B.", "(B)", "B) text") > (refusal) > several-letter check > "(B)" in text > "option B".
@@ -261,7 +261,7 @@ def parse_letter(text: str | None, n_options: int) -> Answer:
 # ---------------------------------------------------------------- open answers
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=8192)
 def parse_open(text: str | None) -> Answer:
     """Parse a free-text answer: content of tag > boxed > "Answer:" prefix > whole text, normalised."""
     if text is None or not text.strip(_EDGE):

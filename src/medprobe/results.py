@@ -94,6 +94,9 @@ def score_all(records: Sequence[Record], preset_name: str) -> list[Score]:
 
 def _preset_result(name: str, records: Sequence[Record], seed: int) -> PresetResult:
     preset = scoring.get(name)
+    # a preset only scores the answer types its official script defines (LLaVA-Med has no
+    # multiple-choice rule): other samples are left out of its rows rather than counted invalid
+    records = [r for r in records if r.sample.answer_type in preset.value_names]
     scores = score_all(records, name)
     subsets: dict[str, list[int]] = defaultdict(list)
     for i, r in enumerate(records):
@@ -129,8 +132,10 @@ def _metrics(preset, subset: str, records: list[Record], scores: list[Score], se
         wrong=outcomes[Outcome.WRONG], invalid=outcomes[Outcome.INVALID],
     )  # fmt: skip
     columns = {main: np.fromiter((s.value for s in scores), float, len(scores))}
-    for extra in sorted({k for s in scores for k in s.extra}):
-        columns[extra] = np.array([s.extra[extra] for s in scores if extra in s.extra], float)
+    # secondary values (token F1, mean recall) get a row only where every sample carries them,
+    # so a row's n is always the subset's n
+    for extra in sorted(set.intersection(*(set(s.extra) for s in scores)) if scores else ()):
+        columns[extra] = np.array([s.extra[extra] for s in scores], float)
     out = []
     for metric, values in columns.items():
         if len(values) == 0:

@@ -5,8 +5,9 @@
 - `baseline/prior`: answers without looking at the image or the question text beyond its type:
   the train split's most frequent answer for the question's (answer kind, question type), falling
   back to the answer kind alone. A model that does not beat it is not reading the image.
-  When an evaluated sample is itself in the train data (the demo evaluates all rows), its own
-  answer is left out of the counts (leave-one-out), so the floor never peeks at the gold.
+  Train rows that are also being evaluated are left out of the counts, so the floor never sees
+  the gold of what it answers. (Not leave-one-out: on small data, removing a sample's own answer
+  from near-balanced counts flips the majority against it and makes the floor look worse than it is.)
 """
 
 from __future__ import annotations
@@ -40,30 +41,25 @@ class BaselineBackend:
         self.seed = int(config.options.get("seed") or 0)
         self.samples: dict[str, Sample] = {}
         self.by_type: dict[tuple, Counter] = {}
-        self.train_ids: dict[str, tuple] = {}
 
     def bind(self, samples: Sequence[Sample], train: Sequence[Sample] | None) -> None:
         """Called by the runner before generation with the evaluated samples and the train split."""
         self.samples = {s.id: s for s in samples}
+        evaluated = {(s.benchmark, s.id) for s in samples}
         for s in train or ():
+            if (s.benchmark, s.id) in evaluated:
+                continue
             answer = s.answer if s.answer_type == AnswerType.MULTIPLE_CHOICE else _norm(s.answer)
             for key in self._keys(s):
                 self.by_type.setdefault(key, Counter())[answer] += 1
-            self.train_ids[s.id] = (s.benchmark, answer)
 
     @staticmethod
     def _keys(s: Sample) -> tuple[tuple, ...]:
         return ((s.prompt_kind, s.metadata.get("question_type")), (s.prompt_kind,))
 
     def _prior(self, s: Sample) -> str | None:
-        own = self.train_ids.get(s.id)
-        own_answer = own[1] if own and own[0] == s.benchmark else None
         for key in self._keys(s):
-            counts = Counter(self.by_type.get(key, {}))
-            if own_answer is not None:
-                counts[own_answer] -= 1
-            counts = +counts  # drop zero counts
-            if counts:
+            if counts := self.by_type.get(key):
                 # ties broken alphabetically so the floor is deterministic
                 return min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
         return None
@@ -83,8 +79,8 @@ class BaselineBackend:
         guess = self._prior(s)
         if guess is None:
             raise PermanentError(
-                f"baseline/prior has no train answers for sample {s.id}; the benchmark needs a train split "
-                "(pass --train-split, or use baseline/random)."
+                f"baseline/prior has no train answers for sample {s.id}: it learns from the benchmark's train "
+                "split, minus the samples being evaluated (pass --train-split, or use baseline/random)."
             )
         return guess
 

@@ -21,18 +21,21 @@ wrong answers left the denominator; `run_eval_batch.py` drops the yes/no conditi
 This preset follows the fixed `run_eval.py`, as PROTOCOLS.md does.
 
 Outcome: CORRECT when the value is 1 (closed hit, or open recall 1.0), else WRONG; INVALID only
-when generation failed (value 0). The official number is the mean value per answer type.
+when generation failed or for multiple choice, which the script does not score (value 0). The
+official number is the mean value per answer type.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from functools import lru_cache
 from typing import ClassVar
 
 from medprobe.scoring._base import Preset
 from medprobe.scoring.normalize import normalize_word
 from medprobe.types import Answer, AnswerType, Outcome, Sample, Score
 
+NAME = "llava-med"
 CLOSED_PARSER = "llava-med-substring"
 OPEN_PARSER = "llava-med-recall"
 
@@ -59,8 +62,27 @@ def f1_precision_recall(pred: str, gold: str) -> tuple[float, float, float]:
     return 2 * precision * recall / (precision + recall), precision, recall
 
 
+@lru_cache(maxsize=8192)
+def _score(kind: AnswerType, gold: str, text: str | None) -> Score:
+    parser = CLOSED_PARSER if kind is AnswerType.CLOSED else OPEN_PARSER
+    if text is None:
+        answer = Answer(value=None, parser=parser, valid=False, reason="error")
+        return Score(outcome=Outcome.INVALID, value=0.0, preset=NAME, parser=parser, answer=answer)
+    # run_eval.py: gt_value / pred_value = normalize_word(x.lower())
+    gold, pred = normalize_word(gold), normalize_word(text)
+    extra: dict[str, float] = {}
+    if kind is AnswerType.CLOSED:
+        value, method = closed_hit(pred, gold)
+    else:
+        f1, precision, value = f1_precision_recall(pred, gold)
+        method, extra = "word_recall", {"f1": f1, "precision": precision}
+    outcome = Outcome.CORRECT if value == 1.0 else Outcome.WRONG
+    answer = Answer(value=pred, parser=parser, method=method)
+    return Score(outcome=outcome, value=value, preset=NAME, parser=parser, answer=answer, extra=extra)
+
+
 class LlavaMed(Preset):
-    name: ClassVar[str] = "llava-med"
+    name: ClassVar[str] = NAME
     description: ClassVar[str] = (
         "LLaVA-Med v1.0: closed = gold substring of a prediction containing 'yes'/'no'; "
         "open = word-count recall (repeated words inflate it)"
@@ -69,25 +91,9 @@ class LlavaMed(Preset):
     value_names: ClassVar[dict[AnswerType, str]] = {AnswerType.CLOSED: "accuracy", AnswerType.OPEN: "recall"}
 
     def score(self, sample: Sample, text: str | None) -> Score:
-        kind = sample.answer_type
-        if kind is AnswerType.MULTIPLE_CHOICE:
-            raise ValueError(
-                f"preset 'llava-med' scores closed and open questions only (run_eval.py skips other "
-                f"answer types); sample {sample.benchmark}/{sample.id} is multiple choice. Use --preset strict."
-            )
-        parser = CLOSED_PARSER if kind is AnswerType.CLOSED else OPEN_PARSER
-        if text is None:
-            answer = Answer(value=None, parser=parser, valid=False, reason="error")
-            return Score(outcome=Outcome.INVALID, value=0.0, preset=self.name, parser=parser, answer=answer)
-        # run_eval.py: gt_value / pred_value = normalize_word(x.lower())
-        gold = normalize_word(sample.answer)
-        pred = normalize_word(text)
-        extra: dict[str, float] = {}
-        if kind is AnswerType.CLOSED:
-            value, method = closed_hit(pred, gold)
-        else:
-            f1, precision, value = f1_precision_recall(pred, gold)
-            method, extra = "word_recall", {"f1": f1, "precision": precision}
-        outcome = Outcome.CORRECT if value == 1.0 else Outcome.WRONG
-        answer = Answer(value=pred, parser=parser, method=method)
-        return Score(outcome=outcome, value=value, preset=self.name, parser=parser, answer=answer, extra=extra)
+        if sample.answer_type not in self.value_names:
+            # run_eval.py skips answer types other than CLOSED/OPEN: there is no official number
+            # to reproduce, so the sample is INVALID ("unsupported_answer_type"), never guessed.
+            answer = Answer(value=None, parser=NAME, valid=False, reason="unsupported_answer_type")
+            return Score(outcome=Outcome.INVALID, value=0.0, preset=NAME, parser=NAME, answer=answer)
+        return _score(sample.answer_type, sample.answer, text)

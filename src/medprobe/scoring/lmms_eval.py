@@ -12,7 +12,8 @@ Then prediction == gold. Nothing else: no article or number-word handling, no ye
 a sentence ("Yes, it is" is wrong against "yes"), the same rule for open and closed questions.
 
 Generation failures (text None) are INVALID with value 0; everything else is CORRECT or WRONG.
-Multiple choice is not defined by lmms-eval's SLAKE task and raises ValueError.
+Multiple choice is not defined by lmms-eval's SLAKE task: such samples are INVALID with reason
+"unsupported_answer_type" (the preset's `value_names` list the answer types it scores).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import ClassVar
 from medprobe.scoring._base import Preset
 from medprobe.types import Answer, AnswerType, Outcome, Sample, Score
 
+NAME = "lmms-eval"
 PARSER = "lmms-eval-exact"
 
 # utils.py: EN_YES / EN_NO / ZH_YES / ZH_NO / ZH_PUNCTUATION
@@ -37,7 +39,7 @@ _FULLWIDTH_PARENS = re.compile(r"（[^）]*）")
 _WS = re.compile(r"\s+")
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=8192)
 def normalize_answer(text: str) -> str:
     """lmms-eval slake/utils.py `normalize_answer`."""
     text = text.strip().lower()
@@ -49,29 +51,34 @@ def normalize_answer(text: str) -> str:
     return "yes" if text in _YES else "no" if text in _NO else text
 
 
+@lru_cache(maxsize=8192)
+def _score(gold: str, text: str | None) -> Score:
+    if text is None:
+        answer = Answer(value=None, parser=PARSER, valid=False, reason="error")
+        return Score(outcome=Outcome.INVALID, value=0.0, preset=NAME, parser=PARSER, answer=answer)
+    pred = normalize_answer(text)
+    correct = pred == normalize_answer(gold)
+    return Score(
+        outcome=Outcome.CORRECT if correct else Outcome.WRONG,
+        value=1.0 if correct else 0.0,
+        preset=NAME,
+        parser=PARSER,
+        answer=Answer(value=pred, parser=PARSER, method="exact"),
+    )
+
+
 class LmmsEval(Preset):
-    name: ClassVar[str] = "lmms-eval"
+    name: ClassVar[str] = NAME
     description: ClassVar[str] = (
         "lmms-eval SLAKE: exact match after lowercasing, dropping parentheses, punctuation to spaces, "
         "and mapping whole-answer yes/no synonyms"
     )
     reproduces: ClassVar[str] = "EvolvingLMMs-Lab/lmms-eval lmms_eval/tasks/slake/utils.py (75571cfe)"
+    value_names: ClassVar[dict[AnswerType, str]] = {AnswerType.CLOSED: "accuracy", AnswerType.OPEN: "accuracy"}
 
     def score(self, sample: Sample, text: str | None) -> Score:
-        if sample.answer_type is AnswerType.MULTIPLE_CHOICE:
-            raise ValueError(
-                f"preset 'lmms-eval' defines no multiple-choice rule (its SLAKE task is open/closed only); "
-                f"sample {sample.benchmark}/{sample.id} is multiple choice. Use --preset strict."
-            )
-        if text is None:
-            answer = Answer(value=None, parser=PARSER, valid=False, reason="error")
-            return Score(outcome=Outcome.INVALID, value=0.0, preset=self.name, parser=PARSER, answer=answer)
-        pred = normalize_answer(text)
-        correct = pred == normalize_answer(sample.answer)
-        return Score(
-            outcome=Outcome.CORRECT if correct else Outcome.WRONG,
-            value=1.0 if correct else 0.0,
-            preset=self.name,
-            parser=PARSER,
-            answer=Answer(value=pred, parser=PARSER, method="exact"),
-        )
+        if sample.answer_type not in self.value_names:
+            # no lmms-eval rule to reproduce: INVALID ("unsupported_answer_type"), never guessed
+            answer = Answer(value=None, parser=PARSER, valid=False, reason="unsupported_answer_type")
+            return Score(outcome=Outcome.INVALID, value=0.0, preset=NAME, parser=PARSER, answer=answer)
+        return _score(sample.answer, text)

@@ -27,11 +27,13 @@ Generation failures (text None) are INVALID with value 0; everything else is COR
 from __future__ import annotations
 
 import difflib
+from functools import lru_cache
 from typing import ClassVar
 
 from medprobe.scoring._base import Preset
 from medprobe.types import Answer, AnswerType, Outcome, Sample, Score
 
+NAME = "medevalkit"
 PARSER = "medevalkit-rules"
 _ANSWER_PATTERNS = (  # utils.py parse_response, applied in this order
     "**answer**:", "**answer**", "*answer*:", "**answer:**", "answer is", "answer:", "答案:",
@@ -119,8 +121,41 @@ def judge_multi_choice(choices: list[str], answer: str, response: str) -> tuple[
     return alphas[best] == answer or choices[best] == answer, alphas[best], "similarity_fallback"
 
 
+def _result(correct: bool, value: str, method: str) -> Score:
+    return Score(
+        outcome=Outcome.CORRECT if correct else Outcome.WRONG,
+        value=1.0 if correct else 0.0,
+        preset=NAME,
+        parser=PARSER,
+        answer=Answer(value=value, parser=PARSER, method=method),
+    )
+
+
+@lru_cache(maxsize=8192)
+def _score(kind: AnswerType, gold: str, options: tuple[str, ...], slake: bool, text: str | None) -> Score:
+    if text is None:
+        answer = Answer(value=None, parser=PARSER, valid=False, reason="error")
+        return Score(outcome=Outcome.INVALID, value=0.0, preset=NAME, parser=PARSER, answer=answer)
+    if kind is AnswerType.MULTIPLE_CHOICE:
+        correct, value, method = judge_multi_choice(list(options), gold, text)
+        return _result(correct, value.upper() if len(value) == 1 else value, method)
+    response = extract_boxed_content(text)  # cal_metrics: boxed content, else <answer> content
+    if response == "None":
+        response = extract_tag(text, "answer") if "<answer>" in text else text
+    if slake:  # SLAKE.py cal_metrics: raw gold, answer_type decides open vs closed
+        if kind is AnswerType.OPEN:
+            return _result(judge_open_end_vqa(gold, response), response, "open_exact")
+        if gold in ("yes", "no"):
+            return _result(judge_judgement(gold, response), response, "yes_no_substring")
+        return _result(judge_close_end_vqa(gold, response), response, "closed_exact")
+    gold, response = gold.lower().strip(), response.lower().strip()  # VQA_RAD.py / PATH_VQA.py
+    if gold in ("yes", "no"):
+        return _result(judge_judgement(gold, response), response, "yes_no_substring")
+    return _result(judge_open_end_vqa(gold, response), response, "open_exact")
+
+
 class MedEvalKit(Preset):
-    name: ClassVar[str] = "medevalkit"
+    name: ClassVar[str] = NAME
     description: ClassVar[str] = (
         "MedEvalKit rules: closed correct if exactly one of 'yes'/'no' is a substring and the gold is a "
         "substring; open exact match after answer extraction; multiple choice with similarity fallback"
@@ -128,32 +163,5 @@ class MedEvalKit(Preset):
     reproduces: ClassVar[str] = "alibaba-damo-academy/MedEvalKit utils/{VQA_RAD,PATH_VQA,SLAKE} cal_metrics (9b12e3b)"
 
     def score(self, sample: Sample, text: str | None) -> Score:
-        if text is None:
-            answer = Answer(value=None, parser=PARSER, valid=False, reason="error")
-            return Score(outcome=Outcome.INVALID, value=0.0, preset=self.name, parser=PARSER, answer=answer)
-        if sample.answer_type is AnswerType.MULTIPLE_CHOICE:
-            correct, value, method = judge_multi_choice(list(sample.options), sample.answer, text)
-            return self._score(correct, value.upper() if len(value) == 1 else value, method)
-        response = extract_boxed_content(text)
-        if response == "None":
-            response = extract_tag(text, "answer") if "<answer>" in text else text
-        gold = sample.answer
-        if "slake" in sample.benchmark.lower():
-            if sample.answer_type is AnswerType.OPEN:
-                return self._score(judge_open_end_vqa(gold, response), response, "open_exact")
-            if gold in ("yes", "no"):
-                return self._score(judge_judgement(gold, response), response, "yes_no_substring")
-            return self._score(judge_close_end_vqa(gold, response), response, "closed_exact")
-        gold, response = gold.lower().strip(), response.lower().strip()
-        if gold in ("yes", "no"):
-            return self._score(judge_judgement(gold, response), response, "yes_no_substring")
-        return self._score(judge_open_end_vqa(gold, response), response, "open_exact")
-
-    def _score(self, correct: bool, value: str, method: str) -> Score:
-        return Score(
-            outcome=Outcome.CORRECT if correct else Outcome.WRONG,
-            value=1.0 if correct else 0.0,
-            preset=self.name,
-            parser=PARSER,
-            answer=Answer(value=value, parser=PARSER, method=method),
-        )
+        slake = "slake" in sample.benchmark.lower()
+        return _score(sample.answer_type, sample.answer, sample.options, slake, text)

@@ -8,7 +8,7 @@ choice, with `utils.py::clean_str` (= VQA-v2 normalisation + comma deletion, `no
   count once; recall = |pred & gold| / |gold|.
 * Closed vs open is decided by the cleaned gold (`if clean_correct in ["yes", "no"]`), not by the
   dataset's answer type: a VQA-RAD "closed" question with gold "MRI" is scored as open here
-  (`extra["scored_as_closed"]` says which rule applied).
+  (`Answer.method` says which rule applied: "closed_recall>=0.4" or "open_recall>=0.75").
 * Closed: a gold "no" also accepts "not" (gold tokens {no, not}); correct if recall >= 0.4, so
   one of "no"/"not" suffices, and a prediction holding both "yes" and "no" is right either way.
 * Open: correct ("openQuestionsAccuracy") if recall >= 0.75; `extra["recall"]` is the recall
@@ -32,6 +32,7 @@ from medprobe.scoring._base import Preset
 from medprobe.scoring.normalize import normalize_word
 from medprobe.types import Answer, AnswerType, Outcome, Sample, Score
 
+NAME = "multimedeval"
 VQA_PARSER = "multimedeval-token-recall"
 MC_PARSER = "multimedeval-bleu1"
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -42,7 +43,7 @@ def bleu1(pred: str, ref: str) -> float:
     return _bleu1(Counter(pred.split()), _counts(ref))
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=8192)
 def _counts(text: str) -> Counter[str]:
     return Counter(text.split())
 
@@ -56,14 +57,60 @@ def _bleu1(hyp: Counter[str], ref: Counter[str]) -> float:
     return brevity * matches / hyp_len
 
 
-@lru_cache(maxsize=1 << 12)
+@lru_cache(maxsize=1024)
 def _option_counts(options: tuple[str, ...]) -> tuple[Counter[str], ...]:
     # qa.py MedQA: clean_str(f'{option["key"]} {option["value"]}')
     return tuple(_counts(normalize_word(f"{_LETTERS[i]} {opt}")) for i, opt in enumerate(options))
 
 
+@lru_cache(maxsize=8192)
+def _vqa(gold: str, text: str) -> Score:
+    gold = normalize_word(gold.lower().strip())  # get_correct_answer: answer.lower().strip()
+    pred = normalize_word(text)
+    gold_tokens, pred_tokens = set(gold.split()), set(pred.split())
+    shared = len(pred_tokens & gold_tokens)
+    recall = shared / len(gold_tokens) if gold_tokens else 0.0
+    precision = shared / len(pred_tokens) if pred_tokens else 0.0
+    f1 = 2 * precision * recall / (precision + recall + 1e-8)  # sic: epsilon in the official F1
+    if gold in ("yes", "no"):
+        if gold_tokens == {"no"}:
+            gold_tokens = {"no", "not"}
+        correct = len(pred_tokens & gold_tokens) / len(gold_tokens) >= 0.4
+        method = "closed_recall>=0.4"
+    else:
+        correct, method = recall >= 0.75, "open_recall>=0.75"
+    return Score(
+        outcome=Outcome.CORRECT if correct else Outcome.WRONG,
+        value=1.0 if correct else 0.0,
+        preset=NAME,
+        parser=VQA_PARSER,
+        answer=Answer(value=pred, parser=VQA_PARSER, method=method),
+        extra={"recall": recall, "f1": f1},
+    )
+
+
+@lru_cache(maxsize=8192)
+def _choice(gold: str, options: tuple[str, ...], text: str) -> Score:
+    pred = normalize_word(text)
+    hyp = Counter(pred.split())
+    scores = [_bleu1(hyp, ref) for ref in _option_counts(options)]
+    if not pred or not scores or max(scores) == 0:  # qa.py: "Invalid answer"
+        answer = Answer(value=None, parser=MC_PARSER, valid=False, reason="empty" if not pred else "no_match")
+        return Score(outcome=Outcome.INVALID, value=0.0, preset=NAME, parser=MC_PARSER, answer=answer)
+    letter = _LETTERS[scores.index(max(scores))]  # first best option wins ties
+    correct = letter == gold.strip().upper()
+    return Score(
+        outcome=Outcome.CORRECT if correct else Outcome.WRONG,
+        value=1.0 if correct else 0.0,
+        preset=NAME,
+        parser=MC_PARSER,
+        answer=Answer(value=letter, parser=MC_PARSER, method="max_bleu1"),
+        extra={"bleu1": max(scores)},
+    )
+
+
 class MultiMedEval(Preset):
-    name: ClassVar[str] = "multimedeval"
+    name: ClassVar[str] = NAME
     description: ClassVar[str] = (
         "MultiMedEval: closed correct if token recall of the gold >= 0.4 (gold 'no' also accepts 'not'); "
         "open correct if recall >= 0.75; multiple choice = option with highest BLEU-1"
@@ -71,53 +118,10 @@ class MultiMedEval(Preset):
     reproduces: ClassVar[str] = "corentin-ryr/MultiMedEval multimedeval/task_families.py VQA.evaluate, qa.py (d9ac283)"
 
     def score(self, sample: Sample, text: str | None) -> Score:
-        parser = MC_PARSER if sample.answer_type is AnswerType.MULTIPLE_CHOICE else VQA_PARSER
         if text is None:
+            parser = MC_PARSER if sample.answer_type is AnswerType.MULTIPLE_CHOICE else VQA_PARSER
             answer = Answer(value=None, parser=parser, valid=False, reason="error")
-            return Score(outcome=Outcome.INVALID, value=0.0, preset=self.name, parser=parser, answer=answer)
+            return Score(outcome=Outcome.INVALID, value=0.0, preset=NAME, parser=parser, answer=answer)
         if sample.answer_type is AnswerType.MULTIPLE_CHOICE:
-            return self._choice(sample, text)
-        return self._vqa(sample, text)
-
-    def _vqa(self, sample: Sample, text: str) -> Score:
-        gold = normalize_word(sample.answer.lower().strip())  # get_correct_answer: answer.lower().strip()
-        pred = normalize_word(text)
-        gold_tokens, pred_tokens = set(gold.split()), set(pred.split())
-        recall = len(pred_tokens & gold_tokens) / len(gold_tokens) if gold_tokens else 0.0
-        precision = len(pred_tokens & gold_tokens) / len(pred_tokens) if pred_tokens else 0.0
-        f1 = 2 * precision * recall / (precision + recall + 1e-8)  # sic: epsilon in the official F1
-        if gold in ("yes", "no"):
-            if gold_tokens == {"no"}:
-                gold_tokens = {"no", "not"}
-            closed_recall = len(pred_tokens & gold_tokens) / len(gold_tokens)
-            correct, method, as_closed = closed_recall >= 0.4, "closed_recall>=0.4", 1.0
-        else:
-            correct, method, as_closed = recall >= 0.75, "open_recall>=0.75", 0.0
-        answer = Answer(value=pred, parser=VQA_PARSER, method=method)
-        return Score(
-            outcome=Outcome.CORRECT if correct else Outcome.WRONG,
-            value=1.0 if correct else 0.0,
-            preset=self.name,
-            parser=VQA_PARSER,
-            answer=answer,
-            extra={"recall": recall, "f1": f1, "scored_as_closed": as_closed},
-        )
-
-    def _choice(self, sample: Sample, text: str) -> Score:
-        pred = normalize_word(text)
-        hyp = Counter(pred.split())
-        scores = [_bleu1(hyp, ref) for ref in _option_counts(sample.options)]
-        if not pred or not scores or max(scores) == 0:
-            answer = Answer(value=None, parser=MC_PARSER, valid=False, reason="empty" if not pred else "no_match")
-            return Score(outcome=Outcome.INVALID, value=0.0, preset=self.name, parser=MC_PARSER, answer=answer)
-        letter = _LETTERS[scores.index(max(scores))]
-        correct = letter == sample.answer.strip().upper()
-        answer = Answer(value=letter, parser=MC_PARSER, method="max_bleu1")
-        return Score(
-            outcome=Outcome.CORRECT if correct else Outcome.WRONG,
-            value=1.0 if correct else 0.0,
-            preset=self.name,
-            parser=MC_PARSER,
-            answer=answer,
-            extra={"bleu1": max(scores)},
-        )
+            return _choice(sample.answer, sample.options, text)
+        return _vqa(sample.answer, text)

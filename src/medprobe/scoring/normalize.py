@@ -95,19 +95,20 @@ def process_digit_article(text: str) -> str:
     return " ".join(filter(None, map(_WORD_MAP.get, words, words)))
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=8192)
 def normalize_vqa(text: str) -> str:
     """The official VQA-v2 answer normalisation, as vqaEval.py applies it to a predicted answer."""
     text = text.replace("\n", " ").replace("\t", " ").strip()
     return process_digit_article(process_punctuation(text))
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=8192)
 def normalize_word(text: str) -> str:
     """LLaVA-Med `normalize_word` / MultiMedEval `clean_str`: VQA-v2 steps, then delete commas.
 
     Unlike `normalize_vqa` there is no newline replacement and no strip before the punctuation
-    step, exactly as in those scripts (it matters for marks next to a newline).
+    step, exactly as in those scripts (it matters for marks next to a tab or newline). The final
+    comma deletion is kept for fidelity; it is a no-op, as "," is already a punctuation mark.
     """
     return process_digit_article(process_punctuation(text.lower())).replace(",", "")
 
@@ -119,10 +120,13 @@ def tokens(text: str) -> list[str]:
 
 def token_f1(pred: str, gold: str) -> float:
     """SQuAD-style token F1 over whitespace-token multisets (0 if either side is empty)."""
-    p, g = Counter(pred.split()), Counter(gold.split())
-    common = sum((p & g).values())
-    if common == 0:
+    if pred == gold:
+        return 1.0 if pred else 0.0
+    pred_words, gold_words = pred.split(), gold.split()
+    if not set(pred_words).intersection(gold_words):
         return 0.0
+    p, g = Counter(pred_words), Counter(gold_words)
+    common = sum((p & g).values())
     precision = common / sum(p.values())
     recall = common / sum(g.values())
     return 2 * precision * recall / (precision + recall)

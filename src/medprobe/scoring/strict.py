@@ -13,6 +13,7 @@ Outcome INVALID when the parser is invalid (empty, refusal, ambiguous, ...) or g
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import ClassVar
 
 from medprobe.parsing import normalize_open, parse_letter, parse_open, parse_yes_no, yes_no_value
@@ -20,11 +21,46 @@ from medprobe.scoring._base import Preset
 from medprobe.scoring.normalize import normalize_vqa, token_f1
 from medprobe.types import Answer, AnswerType, Outcome, Sample, Score
 
+NAME = "strict"
 _PARSER_OF = {AnswerType.CLOSED: "yes_no", AnswerType.OPEN: "open", AnswerType.MULTIPLE_CHOICE: "letter"}
 
 
+def _result(outcome: Outcome, value: float, answer: Answer, extra: dict[str, float] | None = None) -> Score:
+    if extra is None and answer.parser == "open":
+        extra = {"token_f1": 0.0}  # every open score carries the open metric's key
+    return Score(outcome=outcome, value=value, preset=NAME, parser=answer.parser, answer=answer, extra=extra or {})
+
+
+def _compare(answer: Answer, correct: bool, extra: dict[str, float] | None = None) -> Score:
+    if not answer.valid:
+        return _result(Outcome.INVALID, 0.0, answer, extra)
+    return _result(Outcome.CORRECT if correct else Outcome.WRONG, 1.0 if correct else 0.0, answer, extra)
+
+
+@lru_cache(maxsize=8192)
+def _score(kind: AnswerType, gold: str, n_options: int, text: str | None) -> Score:
+    """Pure in its arguments (Score is immutable), so repeated outputs like "Yes" cost one lookup."""
+    gold_yes_no = yes_no_value(gold) if kind is AnswerType.CLOSED else None
+    if kind is AnswerType.CLOSED and gold_yes_no is None:
+        kind = AnswerType.OPEN  # closed question with a non-yes/no gold: scored as open
+    if text is None:
+        return _result(Outcome.INVALID, 0.0, Answer(value=None, parser=_PARSER_OF[kind], valid=False, reason="error"))
+    if kind is AnswerType.MULTIPLE_CHOICE:
+        # With no option texts stored, any letter A-Z is allowed (the gold letter is still required).
+        answer = parse_letter(text, n_options or 26)
+        return _compare(answer, answer.value == gold.strip(" .()[]").upper())
+    if kind is AnswerType.CLOSED:
+        answer = parse_yes_no(text)
+        return _compare(answer, answer.value == gold_yes_no)
+    answer = parse_open(text)
+    if not answer.valid:
+        return _result(Outcome.INVALID, 0.0, answer)
+    pred, gold = normalize_vqa(answer.value), normalize_vqa(normalize_open(gold))
+    return _compare(answer, pred == gold, {"token_f1": token_f1(pred, gold)})
+
+
 class Strict(Preset):
-    name: ClassVar[str] = "strict"
+    name: ClassVar[str] = NAME
     description: ClassVar[str] = (
         "medprobe default: explicit answer parsing (tag > boxed > 'Answer:' > text), yes/no and letter "
         "equality, normalised exact match for open answers (token F1 in extra); invalid reported apart"
@@ -32,41 +68,4 @@ class Strict(Preset):
     reproduces: ClassVar[str] = "medprobe (no external script)"
 
     def score(self, sample: Sample, text: str | None) -> Score:
-        kind = sample.answer_type
-        gold_yes_no = yes_no_value(sample.answer) if kind is AnswerType.CLOSED else None
-        if kind is AnswerType.CLOSED and gold_yes_no is None:
-            kind = AnswerType.OPEN  # closed question with a non-yes/no gold: scored as open
-        if text is None:
-            answer = Answer(value=None, parser=_PARSER_OF[kind], valid=False, reason="error")
-            return self._result(Outcome.INVALID, 0.0, answer)
-        if kind is AnswerType.MULTIPLE_CHOICE:
-            return self._letter(sample, text)
-        if kind is AnswerType.CLOSED:
-            answer = parse_yes_no(text)
-            return self._compare(answer, answer.value == gold_yes_no)
-        return self._open(sample, text)
-
-    def _letter(self, sample: Sample, text: str) -> Score:
-        # With no option texts stored, any letter A-Z is allowed (the gold letter is still required).
-        answer = parse_letter(text, len(sample.options) or 26)
-        gold = sample.answer.strip(" .()[]").upper()
-        return self._compare(answer, answer.value == gold)
-
-    def _open(self, sample: Sample, text: str) -> Score:
-        answer = parse_open(text)
-        if not answer.valid:
-            return self._result(Outcome.INVALID, 0.0, answer)
-        pred = normalize_vqa(answer.value)
-        gold = normalize_vqa(normalize_open(sample.answer))
-        return self._compare(answer, pred == gold, {"token_f1": token_f1(pred, gold)})
-
-    def _compare(self, answer: Answer, correct: bool, extra: dict[str, float] | None = None) -> Score:
-        if not answer.valid:
-            return self._result(Outcome.INVALID, 0.0, answer, extra)
-        outcome = Outcome.CORRECT if correct else Outcome.WRONG
-        return self._result(outcome, 1.0 if correct else 0.0, answer, extra)
-
-    def _result(self, outcome: Outcome, value: float, answer: Answer, extra: dict[str, float] | None = None) -> Score:
-        if extra is None and answer.parser == "open":
-            extra = {"token_f1": 0.0}  # keep the open metric's key on every open score
-        return Score(outcome=outcome, value=value, preset=self.name, parser=answer.parser, answer=answer, extra=extra or {})
+        return _score(sample.answer_type, sample.answer, len(sample.options), text)

@@ -1,0 +1,115 @@
+"""The `medevalkit` preset: MedEvalKit's rule-based VQA and multiple-choice judges.
+
+Expected values follow alibaba-damo-academy/MedEvalKit utils/utils.py and the VQA_RAD / SLAKE
+`cal_metrics` flows, and were also checked against those official functions.
+"""
+
+import pytest
+
+from medprobe.scoring.medevalkit import MedEvalKit, extract_boxed_content, parse_response
+from medprobe.types import AnswerType, Outcome, Sample
+
+CLOSED, OPEN, MC = AnswerType.CLOSED, AnswerType.OPEN, AnswerType.MULTIPLE_CHOICE
+OPTIONS = ("Pneumonia", "Pleural effusion", "Pneumothorax", "Normal")
+
+
+def sample(answer, kind, benchmark="vqa-rad", options=()):
+    return Sample(id="1", benchmark=benchmark, question="q?", answer=answer, answer_type=kind, options=options)
+
+
+@pytest.mark.parametrize(
+    ("gold", "text", "correct"),
+    [
+        # gold yes/no: exactly one of the substrings "yes"/"no", and the gold a substring
+        ("yes", "Yes", True),
+        ("No", "No.", True),
+        ("no", "The lungs are normal", True),  # "normal" contains "no"
+        ("no", "None", True),  # ... so does "none" (no VQA normalisation here)
+        ("no", "I don't know", True),  # ... and "know"
+        ("yes", "The eyes look fine", True),  # "eyes" contains "yes"
+        ("yes", "Yes, no doubt.", False),  # both substrings: never correct
+        ("yes", "Yes\nno", False),
+        ("yes", "\\boxed{yes}", True),
+        ("no", "<answer>no</answer>", True),
+        ("yes", "Answer: yes", True),
+        ("yes", "The answer is yes. However, no effusion.", False),  # text after the marker has both
+        # other golds: exact match of the extracted response
+        ("Left", "left", True),
+        ("Left", "Left.", False),  # the open judge keeps periods
+        ("liver", "Answer: liver", False),  # text after "answer:" keeps its leading space
+        ("liver", "Answer:liver", True),
+        ("liver", "\\boxed{Liver}", True),
+        ("Right lung", " right lung ", True),  # VQA-RAD flow strips first
+        ("MRI", "MRI, not CT", False),
+        ("MRI", "<answer>MRI</answer>", True),
+        ("Free air", "**Answer**: free air", False),
+    ],
+)
+def test_vqa_rad_rules(gold, text, correct):
+    kind = CLOSED if gold.lower() in {"yes", "no", "left", "mri"} else OPEN
+    score = MedEvalKit().score(sample(gold, kind), text)
+    assert score.value == float(correct)
+    assert score.outcome is (Outcome.CORRECT if correct else Outcome.WRONG)
+
+
+def test_vqa_rad_closed_vs_open_comes_from_the_gold():
+    # an OPEN question whose gold is "no" still gets the yes/no substring rule
+    assert MedEvalKit().score(sample("no", OPEN), "Not seen").value == 1.0
+    assert MedEvalKit().score(sample("no", OPEN), "Not seen").answer.method == "yes_no_substring"
+
+
+@pytest.mark.parametrize(
+    ("gold", "kind", "text", "correct"),
+    [
+        ("Yes", CLOSED, "yes", True),  # capitalised gold: exact rule, not the yes/no rule
+        ("Yes", CLOSED, "Yes, it is", False),
+        ("yes", CLOSED, "Yes, it is", True),  # lowercase gold: yes/no substring rule
+        ("Left", CLOSED, "Left.", True),  # the closed exact rule deletes periods
+        ("Left", CLOSED, " left", False),  # SLAKE flow does not strip
+        ("Brain", OPEN, "brain", True),
+        ("Brain", OPEN, "Brain.", False),
+        ("Brain", OPEN, "brain ", False),
+    ],
+)
+def test_slake_rules(gold, kind, text, correct):
+    assert MedEvalKit().score(sample(gold, kind, "slake"), text).value == float(correct)
+
+
+@pytest.mark.parametrize(
+    ("gold", "text", "picked", "method", "correct"),
+    [
+        ("B", "B", "B", "exact", True),
+        ("B", "b. Pleural effusion", "B", "exact", True),
+        ("B", "Pleural effusion", "pleural effusion", "option_text", True),
+        ("C", "Answer: C", "C", "exact", True),
+        ("A", "D", "D", "letter", False),
+        ("A", "I think it's pneumonia", "A", "similarity_fallback", True),
+        ("A", "E", "A", "similarity_fallback", True),  # out-of-range letter -> most similar option
+    ],
+)
+def test_multiple_choice(gold, text, picked, method, correct):
+    score = MedEvalKit().score(sample(gold, MC, "pmc-vqa", OPTIONS), text)
+    assert (score.answer.value, score.answer.method, score.value) == (picked, method, float(correct))
+
+
+@pytest.mark.parametrize(
+    ("text", "content"),
+    [
+        ("\\boxed{yes}", "yes"),
+        ("a \\boxed{x} then \\boxed{ {y} }", "{y}"),
+        ("no box", "None"),
+        ("\\boxed{open", "None"),
+    ],
+)
+def test_extract_boxed_content(text, content):
+    assert extract_boxed_content(text) == content
+
+
+def test_parse_response_applies_every_marker_in_order():
+    assert parse_response("Final answer: The answer is B") == " b"
+    assert parse_response("boxed but no box") == "None"  # mathruler returns the string "None"
+
+
+def test_generation_error_is_invalid():
+    score = MedEvalKit().score(sample("yes", CLOSED), None)
+    assert (score.outcome, score.value, score.answer.reason) == (Outcome.INVALID, 0.0, "error")
