@@ -23,7 +23,7 @@ def main() -> None:
     p.add_argument("--latency", type=float, default=0.2)
     p.add_argument("--concurrency", type=int, default=64)
     a = p.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, serve_subprocess(latency=a.latency) as base_url:
+    with tempfile.TemporaryDirectory() as tmp, serve_subprocess(latency=a.latency, inspect_images=False) as base_url:
         bench = write_benchmark(Path(tmp), a.requests)
         out = Path(tmp) / "run"
         args = [str(bench), "--model", "openai/bench", "--base-url", base_url, "--concurrency", str(a.concurrency),

@@ -69,6 +69,7 @@ def test_faults_never_crash_or_drop_and_rerun_resumes(tmp_path, openai_server):
     assert all(recs[f"q{i}"]["text"] for i in range(12) if i != 7)
     assert recs["q1"]["attempts"] == 3 and recs["q2"]["attempts"] == 2
     assert openai_server.count("q7)") == 4
+    assert {r.model for r in openai_server.requests} == {"tiny"}  # the server gets NAME, not PROVIDER/NAME
     res = json.loads((out / "results.json").read_text())
     assert res["counts"] == {"samples": 12, "answered": 11, "errors": 1, "error_reasons": {"retries exhausted": 1}}
     strict = next(p for p in res["presets"] if p["preset"] == "strict")

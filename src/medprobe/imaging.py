@@ -147,9 +147,12 @@ def open_image(ref: ImageRef, max_side: int | None = None, allow_outside_root: b
     return img
 
 
-def to_data_url(ref: ImageRef, max_side: int | None = None, allow_outside_root: bool = False) -> str:
-    """A base64 data URL for chat APIs; JPEG/PNG bytes pass through untouched unless resized."""
-    digest = sha256(ref, allow_outside_root)
+def to_data_url(
+    ref: ImageRef, max_side: int | None = None, allow_outside_root: bool = False, digest: str | None = None
+) -> str:
+    """A base64 data URL for chat APIs; JPEG/PNG bytes pass through untouched unless resized.
+    `digest` is the image's sha256 when the caller already has it (the request carries it)."""
+    digest = digest or sha256(ref, allow_outside_root)
     return _data_url(digest, ref, max_side, allow_outside_root)
 
 

@@ -32,6 +32,15 @@ class RunSpec(Frozen):
     train_split: str | None = Field(None, description="split the prior baseline learns from; default: the benchmark's")
 
 
+def _loop_factory():
+    """uvloop where installed (faster HTTP round trips under high concurrency), else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -88,7 +97,8 @@ def run(spec: RunSpec, out: Path, progress: Progress | None = None) -> Results:
         store.put_samples(loaded.samples)
         job = Job(samples=loaded.samples, template=template, model=f"{spec.backend.provider}/{spec.backend.model}",
                   config=spec.generation)  # fmt: skip
-        counts = asyncio.run(_execute(spec, bench, job, store, progress))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            counts = runner.run(_execute(spec, bench, job, store, progress))
         manifest.update(status="complete", finished=_now(), last_execution=_counts(counts))
     except BaseException:
         manifest.update(status="interrupted", finished=_now())
@@ -97,7 +107,7 @@ def run(spec: RunSpec, out: Path, progress: Progress | None = None) -> Results:
         raise
     write_json(out / MANIFEST, manifest)
     store.close()
-    return score(out)
+    return score(out, samples=loaded.samples)
 
 
 async def _execute(spec: RunSpec, bench, job: Job, store: RunStore, progress: Progress | None) -> Counts:
@@ -119,12 +129,12 @@ def _counts(c: Counts) -> dict:
     return {"requests": c.total, "cached": c.cached, "sent": c.sent, "errors": c.errors}
 
 
-def score(out: Path, presets: list[str] | None = None, write: bool = True) -> Results:
+def score(out: Path, presets: list[str] | None = None, write: bool = True, samples=None) -> Results:
     """Re-score stored generations (no model calls) under the given presets, default all."""
     manifest = read_manifest(out)
     store = RunStore(out / RECORDS)
     try:
-        records = list(store.records(turns=manifest.get("turns", 1)))
+        records = list(store.records(turns=manifest.get("turns", 1), samples=samples))
     finally:
         store.close()
     results = compute(records, presets or default_presets(), seed=manifest.get("seed", 0))

@@ -84,7 +84,8 @@ def compute(records: Iterable[Record], presets: Sequence[str], seed: int = 0) ->
         (answered if r.answered else failed).append(r)
     reasons = Counter(_error_kind(r.error or "no generation (run interrupted)") for r in failed)
     counts = RunCounts(samples=len(records), answered=len(answered), errors=len(failed), error_reasons=dict(reasons))
-    return Results(seed=seed, counts=counts, presets=tuple(_preset_result(name, answered, seed) for name in presets))
+    subsets = _subsets(answered)
+    return Results(seed=seed, counts=counts, presets=tuple(_preset_result(p, answered, subsets, seed) for p in presets))
 
 
 def score_all(records: Sequence[Record], preset_name: str) -> list[Score]:
@@ -92,54 +93,59 @@ def score_all(records: Sequence[Record], preset_name: str) -> list[Score]:
     return [preset.score(r.sample, r.final.text if r.final else None) for r in records]
 
 
-def _preset_result(name: str, records: Sequence[Record], seed: int) -> PresetResult:
-    preset = scoring.get(name)
-    # a preset only scores the answer types its official script defines (LLaVA-Med has no
-    # multiple-choice rule): other samples are left out of its rows rather than counted invalid
-    records = [r for r in records if r.sample.answer_type in preset.value_names]
-    scores = score_all(records, name)
-    subsets: dict[str, list[int]] = defaultdict(list)
+def _subsets(records: Sequence[Record]) -> list[tuple[str, np.ndarray]]:
+    """overall, answer types, then subgroups by key and decreasing n (capped per key): row indices."""
+    groups: dict[str, list[int]] = defaultdict(list)
     for i, r in enumerate(records):
-        subsets["overall"].append(i)
-        subsets[str(r.sample.answer_type)].append(i)
+        groups[str(r.sample.answer_type)].append(i)
         for key in SUBGROUP_KEYS:
             value = r.sample.metadata.get(key)
             if value not in (None, ""):
-                subsets[f"{key}={value}"].append(i)
-    metrics: list[Metric] = []
-    for subset, idx in _ordered(subsets):
-        metrics.extend(_metrics(preset, subset, [records[i] for i in idx], [scores[i] for i in idx], seed))
-    return PresetResult(preset=name, description=preset.description, reproduces=preset.reproduces, metrics=tuple(metrics))
-
-
-def _ordered(subsets: dict[str, list[int]]) -> list[tuple[str, list[int]]]:
-    """overall, answer types, then subgroups by key and decreasing n (capped per key)."""
-    head = [(k, subsets[k]) for k in ["overall", *map(str, AnswerType)] if k in subsets]
-    out = list(head)
+                groups[f"{key}={value}"].append(i)
+    out = [("overall", np.arange(len(records)))]
+    out += [(k, np.array(groups[k])) for k in map(str, AnswerType) if k in groups]
     for key in SUBGROUP_KEYS:
-        rows = sorted(((k, v) for k, v in subsets.items() if k.startswith(key + "=")), key=lambda kv: -len(kv[1]))
-        out.extend(rows[:MAX_GROUP_VALUES])
+        rows = sorted(((k, v) for k, v in groups.items() if k.startswith(key + "=")), key=lambda kv: -len(kv[1]))
+        out += [(k, np.array(v)) for k, v in rows[:MAX_GROUP_VALUES]]
     return out
 
 
-def _metrics(preset, subset: str, records: list[Record], scores: list[Score], seed: int) -> list[Metric]:
-    outcomes = Counter(s.outcome for s in scores)
-    names = {preset.value_names.get(r.sample.answer_type, "accuracy") for r in records}
-    main = names.pop() if len(names) == 1 else "mean_score"
-    parsers = tuple(sorted({s.parser for s in scores}))
-    common = dict(
-        subset=subset, preset=preset.name, parsers=parsers, n=len(scores), correct=outcomes[Outcome.CORRECT],
-        wrong=outcomes[Outcome.WRONG], invalid=outcomes[Outcome.INVALID],
-    )  # fmt: skip
-    columns = {main: np.fromiter((s.value for s in scores), float, len(scores))}
-    # secondary values (token F1, mean recall) get a row only where every sample carries them,
-    # so a row's n is always the subset's n
-    for extra in sorted(set.intersection(*(set(s.extra) for s in scores)) if scores else ()):
-        columns[extra] = np.array([s.extra[extra] for s in scores], float)
-    out = []
-    for metric, values in columns.items():
-        if len(values) == 0:
+_OUTCOMES = (Outcome.CORRECT, Outcome.WRONG, Outcome.INVALID)
+
+
+def _preset_result(name: str, records: Sequence[Record], subsets, seed: int) -> PresetResult:
+    preset = scoring.get(name)
+    n = len(records)
+    # a preset only scores the answer types its official script defines (LLaVA-Med has no
+    # multiple-choice rule): other samples are left out of its rows rather than counted invalid
+    applies = np.fromiter((r.sample.answer_type in preset.value_names for r in records), bool, n)
+    scores = [preset.score(r.sample, r.final.text) if ok else None for r, ok in zip(records, applies)]  # type: ignore[union-attr]
+    value = np.array([s.value if s else np.nan for s in scores])
+    outcome = np.array([_OUTCOMES.index(s.outcome) if s else 0 for s in scores], np.int8)
+    parser_names = sorted({s.parser for s in scores if s})
+    parser = np.array([parser_names.index(s.parser) if s else 0 for s in scores], np.int16)
+    metric_names = sorted(set(preset.value_names.values()))
+    metric = np.array([metric_names.index(preset.value_names[r.sample.answer_type]) if ok else 0
+                       for r, ok in zip(records, applies)], np.int16)  # fmt: skip
+    extras = {k: np.array([s.extra.get(k, np.nan) if s else np.nan for s in scores])
+              for k in sorted({k for s in scores if s for k in s.extra})}  # fmt: skip
+    metrics: list[Metric] = []
+    for subset, idx in subsets:
+        idx = idx[applies[idx]]
+        if len(idx) == 0:
             continue
-        low, high = bootstrap_ci(values, seed, f"{preset.name}/{subset}/{metric}")
-        out.append(Metric(metric=metric, value=float(values.mean()), ci_low=low, ci_high=high, **common))
-    return out
+        names = np.unique(metric[idx])
+        main = metric_names[names[0]] if len(names) == 1 else "mean_score"
+        tally = np.bincount(outcome[idx], minlength=3)
+        common = dict(
+            subset=subset, preset=name, parsers=tuple(parser_names[i] for i in np.unique(parser[idx])), n=len(idx),
+            correct=int(tally[0]), wrong=int(tally[1]), invalid=int(tally[2]),
+        )  # fmt: skip
+        columns = {main: value[idx]}
+        # secondary values (token F1, mean recall) get a row only where every sample carries them,
+        # so a row's n is always the subset's n
+        columns.update({k: v[idx] for k, v in extras.items() if not np.isnan(v[idx]).any()})
+        for metric_name, values in columns.items():
+            low, high = bootstrap_ci(values, seed, f"{name}/{subset}/{metric_name}")
+            metrics.append(Metric(metric=metric_name, value=float(values.mean()), ci_low=low, ci_high=high, **common))
+    return PresetResult(preset=name, description=preset.description, reproduces=preset.reproduces, metrics=tuple(metrics))

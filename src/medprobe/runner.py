@@ -9,9 +9,9 @@ built from turn t's reply, and is itself a cached request.
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -94,45 +94,68 @@ async def execute(job: Job, backend: Backend, store: RunStore, settings: RunSett
     return counts
 
 
-async def _round(job, backend, store, settings, pending, turn, done, counts, progress) -> dict[str, str]:
-    """One turn for all pending samples: cached replies are reused, the rest sent by workers."""
-    replies: dict[str, str] = {}
-    queue: deque[Request] = deque()
-    waiting: dict[str, list[Sample]] = {}  # identical requests (same key) are sent once
-    plan: list[tuple[str, int, str]] = []
-    for sample, messages in pending:
-        try:
-            request = build_request(job, sample, messages, turn, settings.allow_outside_root)
-        except imaging.ImageError as exc:
-            key = _error_key(sample, turn)
-            plan.append((sample.id, turn, key))
-            store.put_generation(key, Generation(error=f"sample {sample.id}: {exc}", attempts=0))
-            counts.errors += 1
-            counts.done += 1
-            continue
-        key = request.key
-        plan.append((sample.id, turn, key))
-        if (hit := done.get(key)) is not None:
-            replies[sample.id] = hit.text or ""
-            counts.cached += 1
-            counts.done += 1
-        elif key in waiting:
-            waiting[key].append(sample)
-        else:
-            waiting[key] = [sample]
-            queue.append(request)
-    store.put_plan(plan)
-    if progress:
-        progress(counts)
-    if not queue:
-        return replies
+_STOP = object()
+_PLAN_CHUNK = 256
 
+
+async def _round(job, backend, store, settings, pending, turn, done, counts, progress) -> dict[str, str]:
+    """One turn for all pending samples: cached replies are reused, the rest sent by workers.
+
+    Planning (hashing images, building keys) streams into the workers' queue, so the first requests
+    are on the wire while later ones are still being planned.
+    """
+    replies: dict[str, str] = {}
+    queue: asyncio.Queue = asyncio.Queue()
+    waiting: dict[str, list[Sample]] = {}  # identical requests (same key) are sent once
     rng = random.Random()  # jitter only; never affects what is asked
     batch_size = max(1, getattr(backend, "batch_size", 1))
+    n_workers = max(1, min(settings.concurrency, getattr(backend, "max_concurrency", settings.concurrency)))
+
+    async def produce() -> None:
+        plan: list[tuple[str, int, str]] = []
+        for i, (sample, messages) in enumerate(pending):
+            try:
+                request = build_request(job, sample, messages, turn, settings.allow_outside_root)
+            except imaging.ImageError as exc:
+                key = _error_key(sample, turn)
+                plan.append((sample.id, turn, key))
+                store.put_generation(key, Generation(error=f"sample {sample.id}: {exc}", attempts=0))
+                counts.errors += 1
+                counts.done += 1
+                continue
+            key = request.key
+            plan.append((sample.id, turn, key))
+            if (hit := done.get(key)) is not None:
+                replies[sample.id] = hit.text or ""
+                counts.cached += 1
+                counts.done += 1
+            elif key in waiting:
+                waiting[key].append(sample)
+            else:
+                waiting[key] = [sample]
+                queue.put_nowait(request)
+            if i % _PLAN_CHUNK == _PLAN_CHUNK - 1:
+                store.put_plan(plan)
+                plan = []
+                await asyncio.sleep(0)  # let workers send what is queued
+        store.put_plan(plan)
+        for _ in range(n_workers):
+            queue.put_nowait(_STOP)
+        if progress:
+            progress(counts)
 
     async def worker() -> None:
-        while queue:
-            batch = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
+        while True:
+            item = await queue.get()
+            if item is _STOP:
+                return
+            batch, stopping = [item], False
+            while len(batch) < batch_size:  # local backends want full batches
+                item = await queue.get()
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
             generations = await call_with_retries(backend, batch, settings, rng)
             for request, gen in zip(batch, generations, strict=True):
                 store.put_generation(request.key, gen, request.canonical())
@@ -147,9 +170,14 @@ async def _round(job, backend, store, settings, pending, turn, done, counts, pro
                         counts.errors += 1
             if progress:
                 progress(counts)
+            if stopping:
+                return
 
-    n_workers = min(settings.concurrency, -(-len(queue) // batch_size))
-    await asyncio.gather(*(worker() for _ in range(n_workers)))
+    gc.freeze()  # samples and requests live for the whole run: keep the collector off them
+    try:
+        await asyncio.gather(produce(), *(worker() for _ in range(n_workers)))
+    finally:
+        gc.unfreeze()
     return replies
 
 

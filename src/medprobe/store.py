@@ -90,13 +90,14 @@ class RunStore:
             )
         self.db.execute(sql, (key, body, req, time.time()))
 
-    def records(self, turns: int = 1) -> Iterator[Record]:
-        """Samples in benchmark order with the generation of every planned turn."""
+    def records(self, turns: int = 1, samples: list[Sample] | None = None) -> Iterator[Record]:
+        """Samples in benchmark order with the generation of every planned turn (pass `samples`
+        when they are already in memory, to skip re-reading them)."""
         plan: dict[str, list[str]] = {}
         for sample_id, _turn, key in self.db.execute("SELECT sample_id, turn, key FROM plan ORDER BY sample_id, turn"):
             plan.setdefault(sample_id, []).append(key)
         bodies = dict(self.db.execute("SELECT key, body FROM generations"))
-        for sample in self.samples():
+        for sample in samples if samples is not None else self.samples():
             keys = plan.get(sample.id, [])
             gens = tuple(Generation.model_validate_json(bodies[k]) for k in keys if k in bodies)
             yield Record(sample=sample, keys=tuple(keys[: len(gens)]), generations=gens, turns=turns)

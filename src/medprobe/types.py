@@ -8,6 +8,7 @@ re-scored without the model (generation is stored before scoring).
 from __future__ import annotations
 
 import hashlib
+from functools import cached_property
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -137,7 +138,7 @@ class Request(Frozen):
             "trial": self.trial,
         }
 
-    @property
+    @cached_property
     def key(self) -> str:
         return hashlib.sha256(orjson.dumps(self.canonical(), option=orjson.OPT_SORT_KEYS)).hexdigest()
 

@@ -13,7 +13,7 @@ import asyncio
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -128,13 +128,14 @@ class OpenAIBackend:
         latency = time.perf_counter() - start
         if 200 <= status < 300:
             return self._parse(raw, latency)
-        raise self._http_error(status, headers, raw, request.model)
+        raise self._http_error(status, headers, raw, self.config.model)
 
     def _body(self, request: Request) -> dict[str, Any]:
         cfg = request.config
+        hashes = iter(request.image_hashes)  # known from planning: no re-hashing per request
         body: dict[str, Any] = {
-            "model": request.model,
-            "messages": [self._message(m, cfg.image_max_side) for m in request.messages],
+            "model": self.config.model,  # the request's model is PROVIDER/NAME; the server knows NAME
+            "messages": [self._message(m, cfg.image_max_side, hashes) for m in request.messages],
             "max_completion_tokens" if self._max_completion else "max_tokens": cfg.max_tokens,
             "temperature": cfg.temperature,
         }
@@ -150,20 +151,20 @@ class OpenAIBackend:
                 body["top_logprobs"] = cfg.top_logprobs
         return body
 
-    def _message(self, message: Message, max_side: int | None) -> dict[str, Any]:
+    def _message(self, message: Message, max_side: int | None, hashes: Iterator[str]) -> dict[str, Any]:
         parts = message.content
         if len(parts) == 1 and parts[0].type == "text":
             # a plain string is what every server accepts, including strict system-role templates
             return {"role": message.role, "content": parts[0].text or ""}
-        return {"role": message.role, "content": [self._part(p, max_side) for p in parts]}
+        return {"role": message.role, "content": [self._part(p, max_side, hashes) for p in parts]}
 
-    def _part(self, part: Part, max_side: int | None) -> dict[str, Any]:
+    def _part(self, part: Part, max_side: int | None, hashes: Iterator[str]) -> dict[str, Any]:
         if part.type == "text":
             return {"type": "text", "text": part.text or ""}
         if part.image is None:
             raise PermanentError("an image part has no image reference; check the prompt builder")
         try:
-            url = imaging.to_data_url(part.image, max_side)
+            url = imaging.to_data_url(part.image, max_side, digest=next(hashes, None))
         except imaging.ImageError as exc:
             raise PermanentError(str(exc)) from None
         return {"type": "image_url", "image_url": {"url": url}}
