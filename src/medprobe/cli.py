@@ -72,8 +72,12 @@ def run(
     seed: Annotated[int, Opt(help="seed for baselines and bootstrap intervals")] = 0,
     preset: Annotated[Optional[str], Opt(help="preset shown in the table (all are computed)")] = None,
     allow_outside_root: Annotated[bool, Opt(help="allow image paths outside the dataset folder")] = False,
+    backend_option: Annotated[Optional[list[str]], Opt("--backend-option", "-O", help="KEY=VALUE for the backend, repeatable: batch_size=8, device=cuda, dtype=bfloat16, tensor_parallel_size=2, max_model_len=4096, gpu_memory_utilization=0.9, load_format=dummy, actors=4 (see docs/scale-out.md)")] = None,
+    probe: Annotated[Optional[list[str]], Opt(help="reliability probe, repeatable: blind, corrupt, permute, negate, pair, paraphrase, repeat, icl; options as NAME:ITEM,KEY=VALUE@LEVELS, e.g. corrupt:gaussian_noise,jpeg@3,5 or repeat:k=5,t=0.7 (docs/probes.md)")] = None,
+    answer_mode: Annotated[str, Opt(help="generate | next-token | option-likelihood (likelihood modes need hf, vllm or an openai server with logprobs)")] = "generate",
 ) -> None:
     """Run a model on a benchmark (resumable) and score it under every preset."""
+    from medprobe.backends.options import parse_options
     from medprobe.backends import BackendConfig, parse_model
     from medprobe.benchmarks import LoadOptions
     from medprobe.pipeline import RunSpec
@@ -88,12 +92,13 @@ def run(
                              mapping=str(mapping) if mapping else None, allow_outside_root=allow_outside_root),
             backend=BackendConfig(provider=provider, model=name, base_urls=tuple(base_url or ()),
                                   api_key_env=api_key_env, timeout_s=timeout,
-                                  options={"seed": seed} if provider == "baseline" else {}),
+                                  options={**({"seed": seed} if provider == "baseline" else {}),
+                                           **parse_options(backend_option or ())}),
             prompt=prompt,
             generation=GenerationConfig(max_tokens=max_tokens, temperature=temperature, image_max_side=image_max_side),
             settings=RunSettings(concurrency=concurrency, timeout_s=timeout, max_retries=retries,
                                  allow_outside_root=allow_outside_root),
-            seed=seed, train_split=train_split,
+            seed=seed, train_split=train_split, answer_mode=answer_mode, probes=tuple(probe or ()),
         )  # fmt: skip
     except ValueError as exc:
         _fail(str(exc))

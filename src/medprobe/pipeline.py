@@ -11,7 +11,9 @@ from pydantic import Field
 
 from medprobe import __version__, benchmarks, scoring
 from medprobe.backends import BackendConfig, create
+from medprobe.backends.likelihood import check_supported
 from medprobe.benchmarks import LoadOptions
+from medprobe.probes import ProbeSpec
 from medprobe.prompts import PromptTemplate, load_template
 from medprobe.results import Results, compute
 from medprobe.runner import Counts, Job, Progress, RunSettings, execute
@@ -30,6 +32,8 @@ class RunSpec(Frozen):
     settings: RunSettings = RunSettings()
     seed: int = 0
     train_split: str | None = Field(None, description="split the prior baseline learns from; default: the benchmark's")
+    answer_mode: str = Field("generate", description="generate, next-token or option-likelihood (backends.likelihood)")
+    probes: tuple[str, ...] = Field((), description="--probe specs (medprobe.probes), e.g. 'blind', 'corrupt:jpeg@3,5'")
 
 
 def _loop_factory():
@@ -52,6 +56,7 @@ def _identity(manifest: dict) -> dict:
         "model": f"{manifest['backend']['provider']}/{manifest['backend']['model']}",
         "prompt_hash": manifest["prompt"]["hash"],
         "generation": manifest["generation"],
+        "answer_mode": manifest.get("answer_mode", "generate"),
     }
     return orjson.loads(orjson.dumps(identity))  # compare as stored JSON (tuples read back as lists)
 
@@ -80,7 +85,9 @@ def run(spec: RunSpec, out: Path, progress: Progress | None = None) -> Results:
         "settings": spec.settings.model_dump(),
         "seed": spec.seed,
         "turns": 1 + len(template.followups),
+        "answer_mode": spec.answer_mode,
     }
+    samples = loaded.samples + _derive_probes(spec, bench, template, loaded.samples, manifest)
     out.mkdir(parents=True, exist_ok=True)
     if (out / MANIFEST).is_file():
         previous = read_manifest(out)
@@ -94,9 +101,9 @@ def run(spec: RunSpec, out: Path, progress: Progress | None = None) -> Results:
     write_json(out / MANIFEST, manifest)
     store = RunStore(out / RECORDS)
     try:
-        store.put_samples(loaded.samples)
-        job = Job(samples=loaded.samples, template=template, model=f"{spec.backend.provider}/{spec.backend.model}",
-                  config=spec.generation)  # fmt: skip
+        store.put_samples(samples)
+        job = Job(samples=samples, template=template, model=f"{spec.backend.provider}/{spec.backend.model}",
+                  config=spec.generation, answer_mode=spec.answer_mode)  # fmt: skip
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             counts = runner.run(_execute(spec, bench, job, store, progress))
         manifest.update(status="complete", finished=_now(), last_execution=_counts(counts))
@@ -107,11 +114,33 @@ def run(spec: RunSpec, out: Path, progress: Progress | None = None) -> Results:
         raise
     write_json(out / MANIFEST, manifest)
     store.close()
-    return score(out, samples=loaded.samples)
+    return score(out, samples=samples)
+
+
+def _derive_probes(spec: RunSpec, bench, template: PromptTemplate, samples: list, manifest: dict) -> list:
+    """Probe variants of the clean samples (run beside them, same cache); records the specs in the manifest."""
+    if not spec.probes:
+        return []
+    from medprobe import probes
+
+    specs = probes.parse(spec.probes)
+    manifest["probes"] = [str(s) for s in specs]
+    train = []
+    if any(s.name in probes.NEEDS_TRAIN for s in specs):
+        split = spec.train_split or (bench.train_split if bench else None)
+        if split and split != spec.load.split:
+            train = benchmarks.load(spec.benchmark, spec.load.model_copy(update={"split": split, "limit": None})).samples
+    return probes.derive(specs, samples, seed=spec.seed, template=template, train=train,
+                         allow_outside_root=spec.settings.allow_outside_root)  # fmt: skip
 
 
 async def _execute(spec: RunSpec, bench, job: Job, store: RunStore, progress: Progress | None) -> Counts:
     backend = create(spec.backend)
+    try:
+        check_supported(backend, spec.answer_mode)
+    except ValueError:
+        await backend.aclose()
+        raise
     try:
         if hasattr(backend, "bind"):
             train = None
@@ -137,7 +166,9 @@ def score(out: Path, presets: list[str] | None = None, write: bool = True, sampl
         records = list(store.records(turns=manifest.get("turns", 1), samples=samples))
     finally:
         store.close()
-    results = compute(records, presets or default_presets(), seed=manifest.get("seed", 0))
+    specs = [ProbeSpec.parse(s) for s in manifest.get("probes", [])]
+    results = compute(records, presets or default_presets(), seed=manifest.get("seed", 0), probes=specs,
+                      probe_preset=manifest.get("default_preset", "strict"))  # fmt: skip
     if write and presets is None:
         from medprobe.report import markdown
 

@@ -83,7 +83,7 @@ def first_turn(template: PromptTemplate, sample: Sample) -> tuple[Message, ...]:
     text = template.for_kind(sample.prompt_kind).format(question=sample.question, options=options)
     text = text.replace("\n\n\n", "\n\n")  # an empty {options} must not leave a hole
     parts = tuple(Part(type="image", image=img) for img in sample.images) + (Part(type="text", text=text),)
-    messages = (Message(role="user", content=parts),)
+    messages = sample.history + (Message(role="user", content=parts),)  # history: in-context demonstrations
     if template.system:
         messages = (Message(role="system", content=(Part(type="text", text=template.system),)),) + messages
     return messages

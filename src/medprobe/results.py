@@ -12,6 +12,7 @@ import numpy as np
 from pydantic import Field
 
 from medprobe import scoring
+from medprobe.probes._base import ProbeResult
 from medprobe.stats import N_RESAMPLES, bootstrap_ci
 from medprobe.types import SCHEMA_VERSION, AnswerType, Frozen, Outcome, Record, Score
 
@@ -60,6 +61,7 @@ class Results(Frozen):
     n_resamples: int = N_RESAMPLES
     counts: RunCounts
     presets: tuple[PresetResult, ...]
+    probes: tuple[ProbeResult, ...] = Field((), description="reliability probes (medprobe.probes), paired by parent")
 
     def preset(self, name: str) -> PresetResult:
         for p in self.presets:
@@ -77,15 +79,41 @@ def _error_kind(message: str) -> str:
     return message.split(":")[0][:40]
 
 
-def compute(records: Iterable[Record], presets: Sequence[str], seed: int = 0) -> Results:
-    records = list(records)
+def compute(records: Iterable[Record], presets: Sequence[str], seed: int = 0, probes: Sequence = (),
+            probe_preset: str = "strict") -> Results:
+    """Preset rows on the clean samples; `probes` (ProbeSpecs) analysed on the variants, paired by parent."""
+    everything = list(records)
+    # probe variants never enter the headline rows: they are compared with their parents below
+    records = [r for r in everything if "parent_id" not in r.sample.metadata]
     answered, failed = [], []
     for r in records:
         (answered if r.answered else failed).append(r)
     reasons = Counter(_error_kind(r.error or "no generation (run interrupted)") for r in failed)
     counts = RunCounts(samples=len(records), answered=len(answered), errors=len(failed), error_reasons=dict(reasons))
     subsets = _subsets(answered)
-    return Results(seed=seed, counts=counts, presets=tuple(_preset_result(p, answered, subsets, seed) for p in presets))
+    aggregate = _benchmark_aggregate(records)
+    # a preset restricted to other benchmarks (probmed, smmile-*) gets no empty section
+    presets = [p for p in presets if not scoring.get(p).benchmarks or any(scoring.get(p).applies(r.sample) for r in records)]
+    return Results(seed=seed, counts=counts,
+                   presets=tuple(_preset_result(p, answered, subsets, seed, aggregate) for p in presets),
+                   probes=tuple(_probe_results(probes, everything, probe_preset, seed)))
+
+
+def _probe_results(specs: Sequence, records: list[Record], preset: str, seed: int) -> list[ProbeResult]:
+    if not specs:
+        return []
+    from medprobe import probes
+
+    return probes.analyze(specs, records, preset, seed)
+
+
+def _benchmark_aggregate(records: Sequence[Record]):
+    """The registered benchmark's `aggregate` hook (MediConfusion pairs, ProbMed groups), if any."""
+    from medprobe import benchmarks
+
+    names = {r.sample.benchmark for r in records}
+    spec = benchmarks.spec_for(names.pop()) if len(names) == 1 else None
+    return spec.aggregate if spec else None
 
 
 def score_all(records: Sequence[Record], preset_name: str) -> list[Score]:
@@ -113,12 +141,12 @@ def _subsets(records: Sequence[Record]) -> list[tuple[str, np.ndarray]]:
 _OUTCOMES = (Outcome.CORRECT, Outcome.WRONG, Outcome.INVALID)
 
 
-def _preset_result(name: str, records: Sequence[Record], subsets, seed: int) -> PresetResult:
+def _preset_result(name: str, records: Sequence[Record], subsets, seed: int, aggregate=None) -> PresetResult:
     preset = scoring.get(name)
     n = len(records)
     # a preset only scores the answer types its official script defines (LLaVA-Med has no
     # multiple-choice rule): other samples are left out of its rows rather than counted invalid
-    applies = np.fromiter((r.sample.answer_type in preset.value_names for r in records), bool, n)
+    applies = np.fromiter((preset.applies(r.sample) for r in records), bool, n)
     scores = [preset.score(r.sample, r.final.text) if ok else None for r, ok in zip(records, applies)]  # type: ignore[union-attr]
     value = np.array([s.value if s else np.nan for s in scores])
     outcome = np.array([_OUTCOMES.index(s.outcome) if s else 0 for s in scores], np.int8)
@@ -148,4 +176,6 @@ def _preset_result(name: str, records: Sequence[Record], subsets, seed: int) -> 
         for metric_name, values in columns.items():
             low, high = bootstrap_ci(values, seed, f"{name}/{subset}/{metric_name}")
             metrics.append(Metric(metric=metric_name, value=float(values.mean()), ci_low=low, ci_high=high, **common))
+    if aggregate is not None:
+        metrics += aggregate(records, scores, name, seed)
     return PresetResult(preset=name, description=preset.description, reproduces=preset.reproduces, metrics=tuple(metrics))

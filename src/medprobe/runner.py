@@ -19,6 +19,7 @@ from pydantic import Field
 
 from medprobe import imaging
 from medprobe.backends import Backend, PermanentError, TransientError
+from medprobe.backends.likelihood import scoring_for
 from medprobe.prompts import PromptTemplate, first_turn, next_turn
 from medprobe.store import RunStore
 from medprobe.types import Frozen, Generation, GenerationConfig, Message, Request, Sample
@@ -45,6 +46,7 @@ class Job:
     model: str
     config: GenerationConfig = GenerationConfig()
     probe: str | None = None
+    answer_mode: str = "generate"  # or next-token / option-likelihood (medprobe.backends.likelihood)
 
 
 @dataclass
@@ -65,9 +67,14 @@ def build_request(job: Job, sample: Sample, messages: tuple[Message, ...], turn:
     hashes = tuple(
         imaging.sha256(p.image, allow_outside) for m in messages for p in m.content if p.type == "image" and p.image
     )
+    # a probe variant carries its probe name, trial index and generation overrides (repeat's
+    # temperature) in the sample, so its request key differs from the clean sample's
+    probe = sample.metadata.get("probe")
+    config = job.config.model_copy(update=sample.generation) if sample.generation else job.config
     return Request(
-        sample_id=sample.id, model=job.model, messages=messages, config=job.config,
-        image_hashes=hashes, turn=turn, probe=job.probe,
+        sample_id=sample.id, model=job.model, messages=messages, config=config,
+        image_hashes=hashes, turn=turn, probe=str(probe) if probe is not None else job.probe, trial=sample.trial,
+        scoring=scoring_for(sample, job.answer_mode) if turn == len(job.template.followups) else None,
     )  # fmt: skip
 
 

@@ -34,6 +34,20 @@ class AnswerType(StrEnum):
     MULTIPLE_CHOICE = "multiple_choice"
 
 
+class ImageView(Frozen):
+    """How a DICOM file/series or NIfTI volume becomes one 8-bit image (see `medprobe.medimage`).
+
+    Every field enters the image's hash, so changing the window changes the request key.
+    """
+
+    window: str | None = Field(None, description="lung, mediastinum, soft_tissue, bone, brain, dicom (the file's "
+                               "VOI LUT), minmax, or 'CENTER,WIDTH'; None: the file's VOI LUT, else min-max")
+    slice: str | None = Field(None, description="'middle' (default), an index (negative counts from the end) "
+                              "or a fraction with a dot ('0.25')")
+    montage: int | None = Field(None, ge=1, le=64, description="tile k evenly spaced slices instead of one")
+    plane: str | None = Field(None, description="NIfTI: axial (default), coronal or sagittal, after RAS reorientation")
+
+
 class ImageRef(Frozen):
     """A reference to one image; pixels are loaded lazily by `medprobe.imaging`.
 
@@ -41,11 +55,15 @@ class ImageRef(Frozen):
     `path` is resolved against (and must stay inside unless the user allows otherwise).
     """
 
+    # in-memory bytes (parquet rows, probe-corrupted images) travel through JSON as base64
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
+
     path: str | None = Field(None, description="file path, relative to `root` when root is set")
     root: str | None = Field(None, description="dataset root that `path` is relative to")
     url: str | None = Field(None, description="http(s) or data: URL")
     data: bytes | None = Field(None, description="encoded image bytes held in memory (e.g. from a parquet row)")
     name: str | None = Field(None, description="human-readable name for messages and reports")
+    view: ImageView | None = Field(None, description="rendering of a DICOM/NIfTI source; None for plain images")
 
     def describe(self) -> str:
         return self.name or self.path or (self.url[:60] if self.url else "<in-memory image>")
@@ -72,6 +90,13 @@ class Sample(Frozen):
     )
     metadata: dict[str, Scalar] = Field(
         default_factory=dict, description="modality, organ, question_type, language, ... (treated as read-only)"
+    )
+    trial: int = Field(0, description="repeat index of a probe variant; enters the request key")
+    generation: dict[str, Scalar] = Field(
+        default_factory=dict, description="GenerationConfig overrides for this sample (a probe's temperature)"
+    )
+    history: tuple[Message, ...] = Field(
+        (), description="earlier turns sent before the question (in-context demonstrations with their images)"
     )
 
     @property
@@ -105,6 +130,20 @@ class GenerationConfig(Frozen):
     image_max_side: int | None = Field(None, description="downscale images so the longer side is at most this")
 
 
+class Scoring(Frozen):
+    """Ask for the likelihood of fixed choices instead of free text (answer modes that need logprobs).
+
+    `next-token`: log-probability of each choice's first token as the reply's first token
+    (MediConfusion's "greedy" mode). `option-likelihood`: mean per-token log-likelihood of each
+    choice's full text as the reply, i.e. the log of the geometric mean of its token probabilities
+    (MediConfusion's "prefix" mode; its argmax is OmniMedVQA's lowest-loss option).
+    """
+
+    mode: Literal["next-token", "option-likelihood"]
+    choices: tuple[str, ...] = Field(description="texts scored as the assistant reply")
+    labels: tuple[str, ...] = Field(description="what each choice is called in answers and scores (A, B, ... or yes/no)")
+
+
 class Request(Frozen):
     """One call to a model. `key` is the cache and resume key."""
 
@@ -116,6 +155,7 @@ class Request(Frozen):
     turn: int = 0
     probe: str | None = None
     trial: int = 0
+    scoring: Scoring | None = Field(None, description="score fixed choices instead of generating (see Scoring)")
 
     def canonical(self) -> dict[str, Any]:
         """What identifies this request: model, messages (images by hash), settings, probe, trial."""
@@ -130,13 +170,16 @@ class Request(Frozen):
             }
             for m in self.messages
         ]
-        return {
+        canonical = {
             "model": self.model,
             "messages": messages,
             "config": self.config.model_dump(),
             "probe": self.probe,
             "trial": self.trial,
         }
+        if self.scoring is not None:  # only when set, so generate-mode keys stay as they were
+            canonical["scoring"] = self.scoring.model_dump()
+        return canonical
 
     @cached_property
     def key(self) -> str:
@@ -164,6 +207,9 @@ class Generation(Frozen):
     finish_reason: str | None = None
     error: str | None = Field(None, description="set when the request failed after all retries")
     attempts: int = 1
+    option_scores: dict[str, float] | None = Field(
+        None, description="per-choice log-likelihood by label, for requests with `scoring` (text is the argmax label)"
+    )
 
     @property
     def ok(self) -> bool:

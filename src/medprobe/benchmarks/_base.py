@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 from dataclasses import dataclass, field
 
 from pydantic import Field
@@ -55,3 +56,10 @@ class BenchmarkSpec:
     prompt: str = "default"
     train_split: str | None = None  # the split the `baseline/prior` backend learns from
     source: str = ""  # default hub id or 'packaged'
+    #: benchmark-level metrics over scored records (set accuracy, pair scores, ...), added to each
+    #: preset's rows by `results.compute`: aggregate(records, scores, preset_name, seed) -> list[Metric].
+    #: `scores[i]` is None where the preset has no rule for `records[i]`.
+    aggregate: Callable[[Sequence[Any], Sequence[Any], str, int], list[Any]] | None = None
+    #: the loader also accepts a published per-sample result file as --data (it carries question and
+    #: gold), so `medprobe import` works without the dataset (SMMILE's result CSVs)
+    reads_result_files: bool = False

@@ -23,6 +23,14 @@ class Preset:
         AnswerType.MULTIPLE_CHOICE: "accuracy",
     }
 
+    #: benchmarks whose official script this preset reproduces; empty = any benchmark. A preset
+    #: restricted to a benchmark (probmed, smmile-*) scores only that benchmark's samples.
+    benchmarks: ClassVar[tuple[str, ...]] = ()
+
+    def applies(self, sample: Sample) -> bool:
+        """Whether this preset has a rule for the sample (its answer type, and its benchmark if restricted)."""
+        return sample.answer_type in self.value_names and (not self.benchmarks or sample.benchmark in self.benchmarks)
+
     def score(self, sample: Sample, text: str | None) -> Score:
         """Score one model output. `text` is None when generation failed (the runner records the error)."""
         raise NotImplementedError

@@ -1,0 +1,219 @@
+"""The trust card: per model, the figures that say whether it can be trusted, each with its protocol and n.
+
+`medprobe card RUN [RUN ...]` reads each run's results.json (accuracy rows, the `probes` list the
+probes write, the `calibration` section) and builds one `TrustCard` (card.json, schema below) and
+its Markdown (card.md, one column per model). A figure whose probe did not run says so and how to
+get it ("not run: add --probe blind"), never a blank. Runs that share items are compared pairwise
+(paired bootstrap + exact McNemar, see medprobe.compare).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, ValidationError
+
+from medprobe.calibration import CalibrationSection
+from medprobe.compare import CompareResult, compare_runs, load_run
+from medprobe.probes._base import ProbeMetric, ProbeResult
+from medprobe.results import Metric, PresetResult
+from medprobe.stats import bootstrap_ci
+from medprobe.store import RESULTS, read_manifest
+from medprobe.types import Frozen
+
+CARD_SCHEMA_VERSION = 1
+
+#: (figure key, label, probe that produces it, headline metric name in that probe's ProbeResult)
+PROBE_FIGURES: tuple[tuple[str, str, str, str], ...] = (
+    ("blind_gap", "blind gap (accuracy seeing - blind)", "blind", "blind_gap"),
+    ("worst_corruption_drop", "worst corruption drop", "corrupt", "worst_corruption_drop"),
+    ("permutation_consistency", "permutation consistency", "permute", "permutation_consistency"),
+    ("negation_twin_accuracy", "negation-twin accuracy", "negate", "negation_twin_accuracy"),
+    ("confusion_rate", "paired-image confusion rate", "pair", "confusion_rate"),
+    ("icl_gain", "ICL gain (k-shot - zero-shot)", "icl", "icl_gain"),
+)
+#: calibration sources in order of preference for the card's ECE and selective accuracy
+CALIBRATION_SOURCES = ("logprob", "verbal", "agreement")
+
+
+class Figure(Frozen):
+    """One number on the card. Values are fractions (differences for gaps/drops/gains)."""
+
+    key: str = Field(description="stable identifier, e.g. accuracy, blind_gap, ece")
+    label: str
+    status: Literal["ok", "not_run", "not_available"]
+    value: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int | None = Field(None, description="items / pairs the figure is computed on")
+    protocol: str = Field(description="preset, probe or calibration method the figure comes from")
+    note: str | None = Field(None, description="why a figure is missing, or what limits it")
+
+
+class ModelCard(Frozen):
+    run_dir: str
+    model: str = Field(description="provider/model of the run")
+    benchmark: str
+    split: str
+    prompt: str
+    headline_preset: str
+    figures: tuple[Figure, ...] = Field(description="the fixed figure list, in card order")
+    other_probe_figures: tuple[Figure, ...] = Field((), description="further headline figures the probes reported")
+    subgroups: tuple[Figure, ...] = Field((), description="answer-type and metadata subgroup rows of the headline preset")
+
+
+class CardComparison(Frozen):
+    run_a: str
+    run_b: str
+    result: CompareResult | None = None
+    note: str | None = Field(None, description="why the runs were not compared")
+
+
+class TrustCard(Frozen):
+    schema_version: int = CARD_SCHEMA_VERSION
+    models: tuple[ModelCard, ...]
+    comparisons: tuple[CardComparison, ...] = ()
+
+
+def _read_results(run_dir: Path) -> dict:
+    path = run_dir / RESULTS
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} has no {RESULTS}. Run `medprobe score {run_dir}` first.")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _metric_figure(m: Metric, key: str, label: str) -> Figure:
+    return Figure(key=key, label=label, status="ok", value=m.value, ci_low=m.ci_low, ci_high=m.ci_high, n=m.n,
+                  protocol=f"preset {m.preset} ({m.metric})")  # fmt: skip
+
+
+def _invalid_figure(m: Metric, seed: int) -> Figure:
+    flags = np.zeros(m.n)
+    flags[: m.invalid] = 1
+    low, high = bootstrap_ci(flags, seed, f"card/{m.preset}/invalid_rate")
+    return Figure(key="invalid_rate", label="invalid-answer rate", status="ok", value=m.invalid / m.n if m.n else None,
+                  ci_low=low, ci_high=high, n=m.n, protocol=f"preset {m.preset} parsers {', '.join(m.parsers)}")  # fmt: skip
+
+
+def _probe_metric_figure(pm: ProbeMetric, key: str, label: str) -> Figure:
+    return Figure(key=key, label=label, status="ok", value=pm.value, ci_low=pm.ci_low, ci_high=pm.ci_high, n=pm.n,
+                  protocol=f"probe {pm.probe}, preset {pm.preset}")  # fmt: skip
+
+
+def _pick(metrics: list[ProbeMetric], preset: str) -> ProbeMetric:
+    """A probe may report one figure under several presets: prefer the card's headline preset."""
+    return next((m for m in metrics if m.preset == preset), metrics[0])
+
+
+def _probe_figures(probes: dict[str, ProbeResult], preset: str) -> tuple[list[Figure], list[Figure]]:
+    main, used = [], set()
+    for key, label, probe, metric in PROBE_FIGURES:
+        result = probes.get(probe)
+        protocol = f"probe {probe}"
+        if result is None:
+            main.append(Figure(key=key, label=label, status="not_run", protocol=protocol, note=f"not run: add --probe {probe}"))
+            continue
+        if not result.ran:
+            main.append(Figure(key=key, label=label, status="not_run", protocol=protocol,
+                               note=f"not run: {result.note or 'the probe did not apply to this benchmark'}"))  # fmt: skip
+            continue
+        found = [m for m in result.headline if m.name == metric]
+        if not found:
+            main.append(Figure(key=key, label=label, status="not_available", protocol=protocol,
+                               note=f"not available: probe {probe} reported no {metric}" + (f" ({result.note})" if result.note else "")))  # fmt: skip
+            continue
+        main.append(_probe_metric_figure(_pick(found, preset), key, label))
+        used.add((probe, metric))
+    others = [_probe_metric_figure(m, m.name, f"{m.name} ({m.probe})")
+              for r in probes.values() for m in r.headline if (m.probe, m.name) not in used]  # fmt: skip
+    return main, others
+
+
+def _calibration_figures(section: CalibrationSection | None) -> list[Figure]:
+    labels = {"ece": ("ece", "ECE (equal-width bins)"), "accuracy_at_80": ("accuracy_at_80", "accuracy at 80% coverage")}
+    source = None
+    if section is not None and section.available:
+        source = next((s for name in CALIBRATION_SOURCES for s in section.sources if s.source == name), None)
+    if source is None:
+        note = (section.note if section is not None and section.note else
+                "not available: no calibration section in results.json (re-score with `medprobe score RUN`)")  # fmt: skip
+        return [Figure(key=k, label=lbl, status="not_available", protocol="calibration", note=note)
+                for k, lbl in labels.values()]  # fmt: skip
+    out = []
+    for name, (key, label) in labels.items():
+        m = source.metric(name)
+        bins = f", {source.bins} bins" if name == "ece" else ""
+        out.append(Figure(key=key, label=label, status="ok", value=m.value, ci_low=m.ci_low, ci_high=m.ci_high,
+                          n=source.n, protocol=f"calibration {source.source} confidence, preset {section.preset}{bins}"))  # fmt: skip
+    return out
+
+
+def model_card(run_dir: Path, preset: str | None = None) -> ModelCard:
+    """The card column of one run."""
+    manifest = read_manifest(run_dir)
+    data = _read_results(run_dir)
+    try:
+        presets = [PresetResult.model_validate(p) for p in data.get("presets", [])]
+        probes = {p.probe: p for p in (ProbeResult.model_validate(x) for x in data.get("probes") or [])}
+        calibration = CalibrationSection.model_validate(data["calibration"]) if data.get("calibration") else None
+    except ValidationError as exc:
+        raise ValueError(f"{run_dir / RESULTS} does not match this medprobe version ({exc.error_count()} errors); "
+                         f"re-score it with `medprobe score {run_dir}`.") from None  # fmt: skip
+    if not presets:
+        raise ValueError(f"{run_dir / RESULTS} has no scored presets; run `medprobe score {run_dir}`.")
+    names = [p.preset for p in presets]
+    wanted = preset or manifest.get("default_preset") or names[0]
+    if preset and preset not in names:
+        raise ValueError(f"preset {preset!r} not in {run_dir / RESULTS}; have {', '.join(names)}.")
+    head = presets[names.index(wanted)] if wanted in names else presets[0]
+    seed = int(data.get("seed", 0))
+    figures: list[Figure] = []
+    try:
+        overall = head.get("overall")
+        figures += [_metric_figure(overall, "accuracy", f"headline {overall.metric}"), _invalid_figure(overall, seed)]
+    except KeyError:
+        figures += [Figure(key=k, label=k, status="not_available", protocol=f"preset {head.preset}",
+                           note=f"not available: preset {head.preset} scored no items of this benchmark")
+                    for k in ("accuracy", "invalid_rate")]  # fmt: skip
+    main, others = _probe_figures(probes, head.preset)
+    figures += main + _calibration_figures(calibration)
+    subgroups = tuple(_metric_figure(m, m.subset, f"{m.subset} {m.metric}") for m in head.metrics if m.subset != "overall")
+    bench = manifest.get("benchmark", {})
+    backend = manifest.get("backend", {})
+    return ModelCard(
+        run_dir=str(run_dir), model=f"{backend.get('provider')}/{backend.get('model')}",
+        benchmark=str(bench.get("benchmark")), split=str(bench.get("split")),
+        prompt=f"{manifest.get('prompt', {}).get('name')} ({manifest.get('prompt', {}).get('hash')})",
+        headline_preset=head.preset, figures=tuple(figures), other_probe_figures=tuple(others), subgroups=subgroups,
+    )  # fmt: skip
+
+
+def build_card(run_dirs: list[Path], preset: str | None = None) -> TrustCard:
+    """One card over several runs, with a pairwise comparison wherever two runs share items."""
+    models = [model_card(d, preset) for d in run_dirs]
+    comparisons = []
+    if len(run_dirs) > 1:
+        loaded = {d: load_run(d) for d in run_dirs}
+        for (da, ma), (db, mb) in itertools.combinations(zip(run_dirs, models), 2):
+            try:
+                result = compare_runs(loaded[da], loaded[db], preset or ma.headline_preset)
+                comparisons.append(CardComparison(run_a=ma.model, run_b=mb.model, result=result))
+            except ValueError as exc:
+                comparisons.append(CardComparison(run_a=ma.model, run_b=mb.model, note=f"not compared: {exc}"))
+    return TrustCard(models=tuple(models), comparisons=tuple(comparisons))
+
+
+def write_card(card: TrustCard, out: Path) -> tuple[Path, Path]:
+    """Write card.json and card.md into `out`; returns their paths."""
+    from medprobe.card_markdown import render
+    from medprobe.store import write_json
+
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / "card.json", out / "card.md"
+    write_json(json_path, card.model_dump(mode="json"))
+    md_path.write_text(render(card), encoding="utf-8")
+    return json_path, md_path

@@ -1,0 +1,235 @@
+"""`medprobe compare RUN_A RUN_B`: is model A better than model B on the same items, and how sure are we?
+
+"Medical adaptation: are we making progress?" (Jeong et al.) shows that head-to-head claims flip
+once uncertainty is accounted for, so a comparison here is always *paired*: only items both runs
+answered (same benchmark, split and sample id, same question and gold) count, and we report
+
+- the accuracy difference with a seeded **paired bootstrap** 95% interval (items are resampled
+  together, so per-item correlation between the models narrows the interval; the unpaired interval
+  is shown beside it for contrast), and
+- the **exact McNemar test**: a two-sided exact binomial test of b vs c, the discordant counts
+  (b = A right and B wrong, c = A wrong and B right) under H0: b ~ Binomial(b + c, 1/2).
+
+An invalid answer (no rule of the preset could read it) counts as *not correct*; a failed request
+(an error) is not an answer at all, so items with an error in either run are left out and counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field
+from scipy.stats import binom
+
+from medprobe import scoring
+from medprobe.stats import N_RESAMPLES, rng_for
+from medprobe.store import RECORDS, RunStore, read_manifest
+from medprobe.types import Frozen, Outcome, Record
+
+INVALID_RULE = "invalid answers count as not correct; items with a failed request in either run are left out"
+
+
+class Interval(Frozen):
+    low: float
+    high: float
+
+
+class CompareResult(Frozen):
+    """A paired comparison of two runs under one scoring preset. Values are fractions in [0, 1]."""
+
+    run_a: str = Field(description="label of run A (provider/model)")
+    run_b: str
+    dir_a: str
+    dir_b: str
+    benchmark: str
+    split: str
+    preset: str
+    n: int = Field(description="shared items scored in both runs")
+    only_a: int = Field(description="items only run A has (left out)")
+    only_b: int
+    errors_left_out: int = Field(description="shared items with a failed request in either run (left out)")
+    mismatched: int = Field(description="shared ids whose question or gold differ between the runs (left out)")
+    accuracy_a: float
+    accuracy_b: float
+    difference: float = Field(description="accuracy_a - accuracy_b")
+    paired_ci: Interval = Field(description="95% paired bootstrap interval of the difference")
+    unpaired_ci: Interval = Field(description="95% interval resampling each run independently, for contrast")
+    both_correct: int
+    both_wrong: int
+    b: int = Field(description="A correct, B not correct")
+    c: int = Field(description="A not correct, B correct")
+    mcnemar_p: float = Field(description="two-sided exact McNemar p-value (exact binomial test on b, c)")
+    seed: int
+    n_resamples: int
+    rule: str = INVALID_RULE
+
+    @property
+    def verdict(self) -> str:
+        if self.n == 0:
+            return "no shared items"
+        if self.mcnemar_p >= 0.05:
+            return f"no significant difference (McNemar p = {self.mcnemar_p:.3g})"
+        better = self.run_a if self.difference > 0 else self.run_b
+        return f"{better} is more accurate (McNemar p = {self.mcnemar_p:.3g})"
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    dir: Path
+    manifest: dict
+    records: list[Record]
+
+    @property
+    def label(self) -> str:
+        b = self.manifest.get("backend", {})
+        return f"{b.get('provider')}/{b.get('model')}"
+
+    @property
+    def benchmark(self) -> tuple[str, str]:
+        bench = self.manifest.get("benchmark", {})
+        return str(bench.get("benchmark")), str(bench.get("split"))
+
+
+def load_run(run_dir: Path) -> LoadedRun:
+    manifest = read_manifest(run_dir)
+    store = RunStore(run_dir / RECORDS)
+    try:
+        records = list(store.records(turns=manifest.get("turns", 1)))
+    finally:
+        store.close()
+    return LoadedRun(run_dir, manifest, records)
+
+
+def is_probe_variant(record: Record) -> bool:
+    """Probe variants (blind, corrupted, ...) carry their parent's id; only unprobed items are compared."""
+    meta = record.sample.metadata
+    return bool(meta.get("probe") or meta.get("parent_id"))
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value: 2 * P(X <= min(b, c)) for X ~ Binomial(b + c, 1/2), capped at 1.
+    (The binomial with p = 1/2 is symmetric, so this equals the exact two-sided binomial test.)"""
+    n = b + c
+    if n == 0:
+        return 1.0
+    return float(min(1.0, 2.0 * binom.cdf(min(b, c), n, 0.5)))
+
+
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, seed: int, name: str, n_resamples: int = N_RESAMPLES,
+                     level: float = 0.95) -> tuple[float, float]:  # fmt: skip
+    """Percentile interval of mean(a) - mean(b), resampling items (rows of a and b together)."""
+    n = len(a)
+    if n == 0:
+        return (float("nan"), float("nan"))
+    rng = rng_for(seed, name)
+    d = a.astype(float) - b.astype(float)
+    diffs = np.empty(n_resamples)
+    chunk = max(1, 2_000_000 // n)
+    for start in range(0, n_resamples, chunk):
+        stop = min(n_resamples, start + chunk)
+        diffs[start:stop] = d[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+    alpha = (1 - level) / 2
+    low, high = np.quantile(diffs, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def unpaired_bootstrap(a: np.ndarray, b: np.ndarray, seed: int, name: str, n_resamples: int = N_RESAMPLES,
+                       level: float = 0.95) -> tuple[float, float]:  # fmt: skip
+    """Percentile interval of mean(a) - mean(b) resampling each side independently (ignores pairing)."""
+    n = len(a)
+    if n == 0:
+        return (float("nan"), float("nan"))
+    rng = rng_for(seed, name)
+    # 0/1 values: a resample's mean is Binomial(n, p)/n exactly (see stats.bootstrap_ci)
+    diffs = rng.binomial(n, a.mean(), n_resamples) / n - rng.binomial(len(b), b.mean(), n_resamples) / len(b)
+    alpha = (1 - level) / 2
+    low, high = np.quantile(diffs, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def _correct(records: list[Record], preset_name: str) -> dict[str, bool | None]:
+    """sample id -> correct (True), not correct (False: wrong or invalid), None: error / preset n/a."""
+    preset = scoring.get(preset_name)
+    out: dict[str, bool | None] = {}
+    for r in records:
+        if is_probe_variant(r):
+            continue
+        if not r.answered or r.sample.answer_type not in preset.value_names:
+            out[r.sample.id] = None
+            continue
+        out[r.sample.id] = preset.score(r.sample, r.final.text).outcome == Outcome.CORRECT  # type: ignore[union-attr]
+    return out
+
+
+def _check_comparable(a: LoadedRun, b: LoadedRun) -> None:
+    if a.benchmark != b.benchmark:
+        raise ValueError(
+            f"Runs are on different benchmarks or splits: {a.dir} is {a.benchmark[0]} (split {a.benchmark[1]}), "
+            f"{b.dir} is {b.benchmark[0]} (split {b.benchmark[1]}). Compare runs of the same benchmark and split."
+        )
+
+
+def compare_runs(a: LoadedRun, b: LoadedRun, preset: str | None = None, seed: int | None = None) -> CompareResult:
+    """Paired comparison of two loaded runs on their shared items."""
+    _check_comparable(a, b)
+    preset = preset or a.manifest.get("default_preset") or "strict"
+    seed = a.manifest.get("seed", 0) if seed is None else seed
+    samples_a = {r.sample.id: r.sample for r in a.records}
+    samples_b = {r.sample.id: r.sample for r in b.records}
+    ca, cb = _correct(a.records, preset), _correct(b.records, preset)
+    shared = [i for i in ca if i in cb]
+    if not shared:
+        raise ValueError(f"Runs {a.dir} and {b.dir} share no items (no sample id in common); nothing to compare.")
+    same = [i for i in shared if (samples_a[i].question, samples_a[i].answer) == (samples_b[i].question, samples_b[i].answer)]
+    usable = [i for i in same if ca[i] is not None and cb[i] is not None]
+    xa = np.array([ca[i] for i in usable], float)
+    xb = np.array([cb[i] for i in usable], float)
+    n_b = int(np.sum((xa == 1) & (xb == 0)))
+    n_c = int(np.sum((xa == 0) & (xb == 1)))
+    name = f"compare/{preset}"
+    paired = paired_bootstrap(xa, xb, seed, name + "/paired")
+    unpaired = unpaired_bootstrap(xa, xb, seed, name + "/unpaired")
+    nan = float("nan")
+    return CompareResult(
+        run_a=a.label, run_b=b.label, dir_a=str(a.dir), dir_b=str(b.dir), benchmark=a.benchmark[0],
+        split=a.benchmark[1], preset=preset, n=len(usable), only_a=len(ca) - len(shared), only_b=len(cb) - len(shared),
+        errors_left_out=len(same) - len(usable), mismatched=len(shared) - len(same),
+        accuracy_a=float(xa.mean()) if len(xa) else nan, accuracy_b=float(xb.mean()) if len(xb) else nan,
+        difference=float(xa.mean() - xb.mean()) if len(xa) else nan,
+        paired_ci=Interval(low=paired[0], high=paired[1]), unpaired_ci=Interval(low=unpaired[0], high=unpaired[1]),
+        both_correct=int(np.sum((xa == 1) & (xb == 1))), both_wrong=int(np.sum((xa == 0) & (xb == 0))),
+        b=n_b, c=n_c, mcnemar_p=mcnemar_exact(n_b, n_c), seed=seed, n_resamples=N_RESAMPLES,
+    )  # fmt: skip
+
+
+def compare(run_a: Path, run_b: Path, preset: str | None = None, seed: int | None = None) -> CompareResult:
+    """Load two run folders and compare them (see `compare_runs`)."""
+    return compare_runs(load_run(run_a), load_run(run_b), preset, seed)
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x != x else f"{100 * x:.1f}"
+
+
+def markdown(r: CompareResult) -> str:
+    """A Markdown table of one comparison (also what the CLI prints)."""
+    lines = [
+        f"**{r.run_a}** vs **{r.run_b}** on {r.benchmark} (split {r.split}), preset `{r.preset}`, {r.n} shared items",
+        "",
+        "| | value | 95% CI |",
+        "|---|---:|---|",
+        f"| accuracy A ({r.run_a}) | {_pct(r.accuracy_a)} | |",
+        f"| accuracy B ({r.run_b}) | {_pct(r.accuracy_b)} | |",
+        f"| difference A - B | {_pct(r.difference)} | {_pct(r.paired_ci.low)} to {_pct(r.paired_ci.high)} (paired) |",
+        f"| difference, unpaired | | {_pct(r.unpaired_ci.low)} to {_pct(r.unpaired_ci.high)} |",
+        "",
+        f"Discordant items: b = {r.b} (A right, B not), c = {r.c} (A not, B right); both right {r.both_correct}, "
+        f"both not {r.both_wrong}. Exact McNemar p = {r.mcnemar_p:.4g}: {r.verdict}.",
+        "",
+        f"Values in %. Paired bootstrap: {r.n_resamples} resamples, seed {r.seed}. Rule: {r.rule}. "
+        f"Left out: {r.only_a} only in A, {r.only_b} only in B, {r.errors_left_out} with an error, "
+        f"{r.mismatched} whose question or gold differ.",
+    ]
+    return "\n".join(lines) + "\n"

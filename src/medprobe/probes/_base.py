@@ -1,0 +1,33 @@
+"""Shared result types of reliability probes: what `results.json` and the trust card read.
+
+A probe derives variants of samples (seeded by (seed, sample id, probe name), each carrying its
+parent's id), they are run like any sample, and the probe's analysis compares each variant's
+score with its parent's, pair by pair, with a seeded bootstrap interval on every delta.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from medprobe.types import Frozen, Scalar
+
+
+class ProbeMetric(Frozen):
+    """One number a probe reports, with its protocol (preset) and interval."""
+
+    probe: str
+    name: str = Field(description="e.g. blind_gap, unchanged_rate, worst_accuracy, flip_rate, consistency")
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int = Field(description="pairs / items the number is computed on")
+    preset: str = Field(description="scoring preset of the underlying correct/wrong decisions")
+    detail: dict[str, Scalar] = Field(default_factory=dict, description="e.g. {'corruption': 'gaussian_noise', 'severity': 3}")
+
+
+class ProbeResult(Frozen):
+    probe: str
+    ran: bool = True
+    note: str | None = Field(None, description="why a probe did not run or what limits its figures")
+    headline: tuple[ProbeMetric, ...] = Field((), description="figures for the trust card")
+    rows: tuple[ProbeMetric, ...] = Field((), description="breakdown rows (per corruption and severity, per template, ...)")

@@ -1,0 +1,91 @@
+"""blind: does the model look at the image? Three variants of every sample with images:
+
+* `none`: no image at all (the question alone);
+* `blank`: a black image of the same size and mode;
+* `mismatch`: the image(s) of another sample showing a different image, of the same modality
+  when the samples carry a `modality` (else `organ`) label, chosen with the probe's seed.
+
+Blind gap = accuracy seeing minus accuracy blind, paired by parent (a model that ignores images
+has a gap of 0 and answers unchanged everywhere).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from functools import lru_cache
+
+from medprobe import imaging
+from medprobe.probes._base import ProbeResult
+from medprobe.probes._kit import Group, ProbeContext, ProbeSpec, by_variant, correct, metric, paired_rows, rng, variant
+from medprobe.types import ImageRef, Sample
+
+NAME = "blind"
+KINDS = ("none", "blank", "mismatch")
+
+
+def check(spec: ProbeSpec) -> None:
+    spec.check(KINDS)
+
+
+@lru_cache(maxsize=64)
+def blank_png(width: int, height: int, mode: str) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new(mode, (width, height), 0).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _identity(ref: ImageRef) -> str:
+    return ref.path and f"{ref.root}/{ref.path}" or ref.url or str(hash(ref.data))
+
+
+def _group_key(sample: Sample) -> str | None:
+    for key in ("modality", "organ"):
+        if sample.metadata.get(key) not in (None, ""):
+            return f"{key}={sample.metadata[key]}"
+    return None
+
+
+def derive(samples: Sequence[Sample], ctx: ProbeContext) -> list[Sample]:
+    kinds = ctx.spec.words or KINDS
+    with_images = [s for s in samples if s.images]
+    by_group: dict[str | None, list[Sample]] = {}
+    for s in with_images:
+        by_group.setdefault(_group_key(s), []).append(s)
+    out = []
+    for s in with_images:
+        if "none" in kinds:
+            out.append(variant(s, NAME, "none", images=()))
+        if "blank" in kinds:
+            blanks = []
+            for ref in s.images:
+                img = imaging.open_image(ref, allow_outside_root=ctx.allow_outside_root)
+                blanks.append(ImageRef(data=blank_png(img.width, img.height, img.mode), name="blank.png"))
+            out.append(variant(s, NAME, "blank", images=tuple(blanks)))
+        if "mismatch" in kinds:
+            mine = {_identity(r) for r in s.images}
+            pool = [o for o in by_group.get(_group_key(s), []) if not mine & {_identity(r) for r in o.images}]
+            same = bool(pool) and _group_key(s) is not None
+            if not pool:  # no other image in the same group: any other image
+                pool = [o for o in with_images if not mine & {_identity(r) for r in o.images}]
+            if pool:
+                other = pool[int(rng(ctx.seed, s.id, NAME).integers(len(pool)))]
+                out.append(variant(s, NAME, "mismatch", images=other.images,
+                                   metadata={"mismatch_from": other.id, "mismatch_same_group": same}))  # fmt: skip
+    return out
+
+
+def analyze(groups: dict[str, Group], preset: str, seed: int) -> ProbeResult:
+    kinds = by_variant(groups)
+    headline, rows = [], []
+    for kind in [k for k in KINDS if k in kinds]:
+        pairs = kinds[kind]
+        rows.append(metric(NAME, "clean_accuracy", [correct(p, preset) for p, _ in pairs], preset, seed, variant=kind))
+        block = paired_rows(NAME, pairs, preset, seed, drop="blind_gap", variant=kind)
+        rows += block
+        headline += [m for m in block if m.name in ("blind_gap", "unchanged_rate")]
+    return ProbeResult(probe=NAME, headline=tuple(headline), rows=tuple(rows),
+                       note="blind_gap = clean accuracy minus accuracy without the real image, per variant kind "
+                            "(none = no image, blank = black image, mismatch = another sample's image)")  # fmt: skip
