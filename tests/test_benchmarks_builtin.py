@@ -265,10 +265,14 @@ def test_medxpertqa_fixture(tmp_path):
 
 
 def test_registry():
-    assert names() == ["medxpertqa-mm", "pathvqa", "pmc-vqa", "slake-en", "slake-zh", "vqa-rad", "vqa-rad-demo"]
+    reliability = {"mediconfusion": "mediconfusion", "probmed": "probmed", "smmile": "smmile-em",
+                   "smmile-plus": "smmile-em"}  # benchmarks with their own official preset
+    assert names() == sorted(["medxpertqa-mm", "pathvqa", "pmc-vqa", "slake-en", "slake-zh", "vqa-rad", "vqa-rad-demo",
+                              *reliability])
     for name in names():
         spec = get(name)
-        assert spec.name == name and spec.default_preset == "strict" and spec.default_split in spec.splits
+        assert spec.name == name and spec.default_preset == reliability.get(name, "strict")
+        assert spec.default_split in spec.splits
         assert spec.train_split is None or spec.train_split in spec.splits
     assert "Splits: all, test, train" in describe()["vqa-rad-demo"]
     assert spec_for("slake-en").name == "slake-en" and spec_for("./q.jsonl") is None

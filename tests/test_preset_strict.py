@@ -92,7 +92,8 @@ def test_multiple_choice_without_option_texts_accepts_any_letter():
 
 def test_registry_names_and_lookup():
     assert scoring.names()[0] == "strict"
-    assert set(scoring.names()) == {"strict", "llava-med", "multimedeval", "lmms-eval", "medevalkit"}
+    assert set(scoring.names()) == {"strict", "llava-med", "multimedeval", "lmms-eval", "medevalkit", "mediconfusion",
+                                    "probmed", "probmed-strict", "smmile-em", "smmile-mcqa"}
     for name in scoring.names():
         preset = scoring.get(name)
         assert preset.name == name

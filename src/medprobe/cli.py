@@ -35,6 +35,8 @@ def _progress_bar():
     last = [0.0]
 
     def update(c) -> None:
+        if not bar.live.is_started:  # shown once requests are planned, not while loading fails
+            bar.start()
         now = time.monotonic()
         if now - last[0] < 0.1 and c.done < c.total:  # the bar redraws 4x/s; don't pay per request
             return
@@ -67,12 +69,17 @@ def run(
     prompt: Annotated[str, Opt(help="prompt template name or JSON file (default: the benchmark's)")] = "",
     max_tokens: Annotated[int, Opt(help="generation limit")] = 512,
     temperature: Annotated[float, Opt()] = 0.0,
+    logprobs: Annotated[int, Opt(min=0, max=20, help="ask for the top-N token logprobs (calibration); 0 = off")] = 0,
     image_max_side: Annotated[Optional[int], Opt(help="downscale images so the longer side is at most this")] = None,
     train_split: Annotated[Optional[str], Opt(help="split baseline/prior learns from")] = None,
     seed: Annotated[int, Opt(help="seed for baselines and bootstrap intervals")] = 0,
     preset: Annotated[Optional[str], Opt(help="preset shown in the table (all are computed)")] = None,
     allow_outside_root: Annotated[bool, Opt(help="allow image paths outside the dataset folder")] = False,
-    backend_option: Annotated[Optional[list[str]], Opt("--backend-option", "-O", help="KEY=VALUE for the backend, repeatable: batch_size=8, device=cuda, dtype=bfloat16, tensor_parallel_size=2, max_model_len=4096, gpu_memory_utilization=0.9, load_format=dummy, actors=4 (see docs/scale-out.md)")] = None,
+    window: Annotated[Optional[str], Opt(help="DICOM/NIfTI window: lung, mediastinum, soft_tissue, bone, brain, dicom, minmax or CENTER,WIDTH (a row's 'window' column overrides)")] = None,
+    slice_: Annotated[Optional[str], Opt("--slice", help="DICOM series/multi-frame or NIfTI slice: middle, an index, or a fraction like 0.25")] = None,
+    montage: Annotated[Optional[int], Opt(min=1, max=64, help="tile K evenly spaced slices into one image")] = None,
+    plane: Annotated[Optional[str], Opt(help="NIfTI plane: axial, coronal or sagittal (after RAS reorientation)")] = None,
+    backend_option: Annotated[Optional[list[str]], Opt("--backend-option", "-O", help="KEY=VALUE for the backend, repeatable: batch_size=8, device=cuda, dtype=bfloat16, tensor_parallel_size=2, max_model_len=4096, gpu_memory_utilization=0.9, load_format=dummy (see docs/scale-out.md)")] = None,
     probe: Annotated[Optional[list[str]], Opt(help="reliability probe, repeatable: blind, corrupt, permute, negate, pair, paraphrase, repeat, icl; options as NAME:ITEM,KEY=VALUE@LEVELS, e.g. corrupt:gaussian_noise,jpeg@3,5 or repeat:k=5,t=0.7 (docs/probes.md)")] = None,
     answer_mode: Annotated[str, Opt(help="generate | next-token | option-likelihood (likelihood modes need hf, vllm or an openai server with logprobs)")] = "generate",
 ) -> None:
@@ -82,20 +89,24 @@ def run(
     from medprobe.benchmarks import LoadOptions
     from medprobe.pipeline import RunSpec
     from medprobe.runner import RunSettings
+    from medprobe.medimage.view import make_view
     from medprobe.types import GenerationConfig
 
     try:
         provider, name = parse_model(model)
+        view = make_view(window, slice_, montage, plane)
         spec = RunSpec(
             benchmark=bench,
             load=LoadOptions(split=split, data=data, images_dir=str(images_dir) if images_dir else None, limit=limit,
-                             mapping=str(mapping) if mapping else None, allow_outside_root=allow_outside_root),
+                             mapping=str(mapping) if mapping else None, allow_outside_root=allow_outside_root,
+                             view=view),
             backend=BackendConfig(provider=provider, model=name, base_urls=tuple(base_url or ()),
                                   api_key_env=api_key_env, timeout_s=timeout,
                                   options={**({"seed": seed} if provider == "baseline" else {}),
                                            **parse_options(backend_option or ())}),
             prompt=prompt,
-            generation=GenerationConfig(max_tokens=max_tokens, temperature=temperature, image_max_side=image_max_side),
+            generation=GenerationConfig(max_tokens=max_tokens, temperature=temperature, image_max_side=image_max_side,
+                                        logprobs=logprobs > 0, top_logprobs=logprobs),
             settings=RunSettings(concurrency=concurrency, timeout_s=timeout, max_retries=retries,
                                  allow_outside_root=allow_outside_root),
             seed=seed, train_split=train_split, answer_mode=answer_mode, probes=tuple(probe or ()),
@@ -113,8 +124,10 @@ def _run_and_show(spec, folder: Path, preset: str | None) -> None:
 
     bar, update = _progress_bar()
     try:
-        with bar:
+        try:
             results = run_pipeline(spec, folder, progress=update)
+        finally:
+            bar.stop()
     except KeyboardInterrupt:
         typer.secho(f"interrupted; everything answered so far is saved in {folder}. Re-run to resume.", err=True)
         raise typer.Exit(130) from None
@@ -207,13 +220,48 @@ def list_() -> None:
     console = Console()
     for title, rows in [
         ("benchmarks", benchmarks.describe().items()),
-        ("presets", ((k, f"{d} Reproduces: {r}.") for k, (d, r) in scoring.describe().items())),
+        ("presets", ((k, f"{d.rstrip('.')}. Reproduces: {r}.") for k, (d, r) in scoring.describe().items())),
         ("backends (--model PROVIDER/NAME)", providers().items()),
     ]:
         table = Table(title=title, title_justify="left", show_header=False)
         for name, text in rows:
             table.add_row(f"[bold]{name}", str(text))
         console.print(table)
+
+
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="run folder of model A")],
+    run_b: Annotated[Path, typer.Argument(help="run folder of model B (same benchmark and split)")],
+    preset: Annotated[Optional[str], Opt(help="scoring preset (default: run A's benchmark default)")] = None,
+    as_json: Annotated[bool, Opt("--json", help="print the comparison as JSON (values are fractions)")] = False,
+) -> None:
+    """A vs B on shared items: paired bootstrap of the accuracy difference and the exact McNemar test."""
+    from medprobe.compare import compare as compare_runs
+    from medprobe.compare import markdown
+
+    try:
+        result = compare_runs(run_a, run_b, preset)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(result.model_dump(mode="json"), indent=2) if as_json else markdown(result))
+
+
+@app.command()
+def card(
+    runs: Annotated[list[Path], typer.Argument(help="one or more run folders (one column per model)")],
+    out: Annotated[Optional[Path], Opt(help="folder for card.json and card.md (default: the first run folder)")] = None,
+    preset: Annotated[Optional[str], Opt(help="headline preset (default: each run's benchmark default)")] = None,
+) -> None:
+    """The trust card (card.json + card.md): accuracy, invalid rate, probe figures, calibration, subgroups."""
+    from medprobe.card import build_card, write_card
+
+    try:
+        json_path, md_path = write_card(build_card(runs, preset), out or runs[0])
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    typer.echo(md_path.read_text(encoding="utf-8"))
+    typer.echo(f"wrote {json_path} and {md_path}")
 
 
 def main() -> None:

@@ -105,7 +105,7 @@ def load_run(run_dir: Path) -> LoadedRun:
 def is_probe_variant(record: Record) -> bool:
     """Probe variants (blind, corrupted, ...) carry their parent's id; only unprobed items are compared."""
     meta = record.sample.metadata
-    return bool(meta.get("probe") or meta.get("parent_id"))
+    return "parent_id" in meta  # the probes mark their variants so (results.compute does the same)
 
 
 def mcnemar_exact(b: int, c: int) -> float:
@@ -156,7 +156,7 @@ def _correct(records: list[Record], preset_name: str) -> dict[str, bool | None]:
     for r in records:
         if is_probe_variant(r):
             continue
-        if not r.answered or r.sample.answer_type not in preset.value_names:
+        if not r.answered or not preset.applies(r.sample):
             out[r.sample.id] = None
             continue
         out[r.sample.id] = preset.score(r.sample, r.final.text).outcome == Outcome.CORRECT  # type: ignore[union-attr]

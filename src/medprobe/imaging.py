@@ -50,7 +50,9 @@ def _resolve(root: str, path: str) -> tuple[Path, Path]:
 
 
 def read_bytes(ref: ImageRef, allow_outside_root: bool = False) -> bytes:
-    """The encoded bytes of an image (not decoded)."""
+    """The encoded bytes of an image (not decoded); DICOM/NIfTI sources arrive rendered as PNG."""
+    if (rendered := _medical(ref, allow_outside_root)) is not None:
+        return rendered.png
     if ref.data is not None:
         return ref.data
     if ref.url is not None:
@@ -80,6 +82,18 @@ def _read_file(path: str, size: int, mtime_ns: int) -> bytes:
         return f.read()
 
 
+def _medical(ref: ImageRef, allow_outside_root: bool):
+    """The rendered DICOM file/series or NIfTI volume behind `ref`, or None for a plain image."""
+    if ref.url is not None or (ref.view is None and ref.path is not None and ref.path.lower().endswith(_RASTER)):
+        return None  # the common case decides here, without importing medprobe.medimage
+    from medprobe.medimage.render import maybe_render
+
+    return maybe_render(ref, allow_outside_root)
+
+
+_RASTER = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff")
+
+
 def _fetch_url(url: str) -> bytes:
     """Download an image URL (used for datasets that reference images on the web)."""
     import urllib.request
@@ -97,7 +111,10 @@ def _fetch_url(url: str) -> bytes:
 
 
 def sha256(ref: ImageRef, allow_outside_root: bool = False) -> str:
-    """Content hash of the image bytes: what enters the request key."""
+    """Content hash of the image bytes: what enters the request key (for DICOM/NIfTI: of the
+    rendered pixels and the rendering settings)."""
+    if (rendered := _medical(ref, allow_outside_root)) is not None:
+        return rendered.sha256
     if ref.path is not None and ref.data is None and ref.url is None:
         path = resolve_path(ref, allow_outside_root)
         try:
@@ -195,7 +212,12 @@ def _check_decodes(ref: ImageRef, data: bytes) -> None:
                 f"Image {ref.describe()} is {img.width}x{img.height} pixels, over the {MAX_PIXELS:,} pixel limit "
                 "(possible decompression bomb). Downscale it before evaluation."
             )
-        img.verify()
+        img.verify()  # PNG: chunk CRCs; JPEG: nothing, hence the end-of-image check below
+        if img.format == "JPEG" and data.rfind(b"\xff\xd9", max(0, len(data) - 4096)) < 0:
+            # FF D9 cannot occur inside entropy-coded data (ITU T.81 B.1.1.5), so its absence at the
+            # end means the file was cut short
+            raise ImageError(f"Image {ref.describe()} is a truncated JPEG (no end-of-image marker). "
+                             "Re-export or replace the file.")
     except ImageError:
         raise
     except Exception as exc:

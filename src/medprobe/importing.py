@@ -49,7 +49,12 @@ def import_predictions(spec: ImportSpec, out: Path) -> Results:
     if duplicates:
         raise ValueError(f"{path} has duplicate ids in {spec.id_field!r}: {', '.join(duplicates[:10])}. Keep one prediction per sample.")
 
-    loaded = benchmarks.load(spec.benchmark, spec.load)
+    load = spec.load
+    bench_spec = benchmarks.spec_for(spec.benchmark)
+    if bench_spec is not None and bench_spec.reads_result_files and not load.data:
+        # the file carries question and gold (SMMILE's published CSVs): no dataset needed
+        load = load.model_copy(update={"data": str(path)})
+    loaded = benchmarks.load(spec.benchmark, load)
     sha = file_sha256(path)
     samples, plan = [], []
     store_path = out / RECORDS

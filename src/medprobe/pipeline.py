@@ -66,7 +66,15 @@ def default_presets() -> list[str]:
 
 
 def run(spec: RunSpec, out: Path, progress: Progress | None = None) -> Results:
-    """Run (or resume) a benchmark on a model into `out`, then score it under every preset."""
+    """Run (or resume) a benchmark on a model into `out`, then score it under every preset.
+    One process writes a run folder at a time: a second one is refused at once (RunLockedError)."""
+    from medprobe.runlock import RunLock
+
+    with RunLock(out):
+        return _run(spec, out, progress)
+
+
+def _run(spec: RunSpec, out: Path, progress: Progress | None = None) -> Results:
     loaded = benchmarks.load(spec.benchmark, spec.load)
     bench = benchmarks.spec_for(spec.benchmark)
     template = load_template(spec.prompt or (bench.prompt if bench else "default"))
@@ -78,6 +86,7 @@ def run(spec: RunSpec, out: Path, progress: Progress | None = None) -> Results:
         "created": _now(),
         "benchmark": loaded.provenance.model_dump(),
         "load_errors": loaded.errors[:100],
+        "load_error_count": len(loaded.errors),
         "default_preset": bench.default_preset if bench else "strict",
         "prompt": {"name": template.name, "hash": template.hash, "template": template.model_dump()},
         "backend": spec.backend.public(),

@@ -33,13 +33,21 @@ class PromptTemplate(Frozen):
         "the answer is parsed from the last turn",
     )
 
+    option_line: str | None = Field(None, description="how one option is written, '{letter}' and '{text}'; "
+                                    "None: '{letter}. {text}'")
+
     @property
     def hash(self) -> str:
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+        # option_line enters the hash only when set, so templates without it keep their hash
+        exclude = {"option_line"} if self.option_line is None else None
+        return hashlib.sha256(self.model_dump_json(exclude=exclude).encode()).hexdigest()[:16]
 
     def for_kind(self, kind: AnswerType) -> str:
         return {AnswerType.CLOSED: self.closed, AnswerType.OPEN: self.open}.get(kind, self.multiple_choice)
 
+
+_VERBAL = ("Give your final answer inside <answer></answer> tags. Then, on a new line, write "
+           "'Confidence: NN', where NN (0-100) is the probability that your answer is correct.")
 
 BUILTIN: dict[str, PromptTemplate] = {
     "default": PromptTemplate(name="default"),
@@ -52,7 +60,19 @@ BUILTIN: dict[str, PromptTemplate] = {
         multiple_choice="Q: {question}\nA: Let's think step by step.",
         followups=("Therefore, among A through E, the answer is",),
     ),
+    # verbalised confidence for calibration (medprobe.calibration parses "Confidence: NN"); the
+    # answer goes inside <answer> tags so every parser reads it without the confidence line
+    "verbal-confidence": PromptTemplate(
+        name="verbal-confidence",
+        closed="{question}\nAnswer with yes or no. " + _VERBAL,
+        open="{question}\nAnswer with a single word or short phrase. " + _VERBAL,
+        multiple_choice="{question}\n{options}\nAnswer with the option's letter from the given choices. " + _VERBAL,
+    ),
 }
+# the official prompts of MediConfusion, ProbMed and SMMILE live beside (they need PromptTemplate)
+from medprobe.prompts_reliability import RELIABILITY_PROMPTS  # noqa: E402
+
+BUILTIN.update(RELIABILITY_PROMPTS)
 
 
 def load_template(name_or_path: str) -> PromptTemplate:
@@ -73,13 +93,14 @@ def load_template(name_or_path: str) -> PromptTemplate:
         raise ValueError(f"Prompt template {path} is not valid: {exc}") from None
 
 
-def format_options(options: tuple[str, ...]) -> str:
-    return "\n".join(f"{LETTERS[i]}. {text}" for i, text in enumerate(options))
+def format_options(options: tuple[str, ...], line: str | None = None) -> str:
+    line = line or "{letter}. {text}"
+    return "\n".join(line.format(letter=LETTERS[i], text=text) for i, text in enumerate(options))
 
 
 def first_turn(template: PromptTemplate, sample: Sample) -> tuple[Message, ...]:
     """System message (if any) and the user turn: images first, then the instruction."""
-    options = "" if sample.metadata.get("options_in_question") else format_options(sample.options)
+    options = "" if sample.metadata.get("options_in_question") else format_options(sample.options, template.option_line)
     text = template.for_kind(sample.prompt_kind).format(question=sample.question, options=options)
     text = text.replace("\n\n\n", "\n\n")  # an empty {options} must not leave a hole
     parts = tuple(Part(type="image", image=img) for img in sample.images) + (Part(type="text", text=text),)

@@ -27,6 +27,10 @@ def _header(results: Results, manifest: dict) -> list[str]:
     if c.errors:
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(c.error_reasons.items(), key=lambda kv: -kv[1]))
         lines.append(f"errors are not scored ({reasons}); re-run the same command to retry them.")
+    if skipped := manifest.get("load_error_count", len(manifest.get("load_errors", []))):
+        first = (manifest.get("load_errors") or ["?"])[0]
+        lines.append(f"rows skipped while loading: {skipped} (first: {first[:200]}); all are listed under "
+                     "load_errors in manifest.json.")
     return lines
 
 
@@ -35,7 +39,7 @@ def markdown(results: Results, manifest: dict, subgroups: bool = True) -> str:
     out.append(f"Intervals: 95% percentile bootstrap, {results.n_resamples} resamples, seed {results.seed}. "
                "Values in %. *invalid* = answers no rule of the preset could read (counted as not correct).")  # fmt: skip
     for preset in results.presets:
-        out += ["", f"## preset `{preset.preset}`", "", f"{preset.description} Reproduces: {preset.reproduces}.", ""]
+        out += ["", f"## preset `{preset.preset}`", "", f"{preset.description.rstrip('.')}. Reproduces: {preset.reproduces}.", ""]
         out.append("| subset | metric | value | 95% CI | n | correct | wrong | invalid | parser |")
         out.append("|---|---|---:|---|---:|---:|---:|---:|---|")
         for m in _rows(preset, subgroups):
@@ -43,6 +47,9 @@ def markdown(results: Results, manifest: dict, subgroups: bool = True) -> str:
                 f"| {m.subset} | {m.metric} | {_pct(m.value)} | {_pct(m.ci_low)}-{_pct(m.ci_high)} | {m.n} | "
                 f"{m.correct} | {m.wrong} | {m.invalid} | {', '.join(m.parsers)} |"
             )
+    from medprobe.probes._report import markdown as probe_markdown
+
+    out += probe_markdown(results.probes)
     return "\n".join(out) + "\n"
 
 
@@ -63,3 +70,6 @@ def print_table(results: Results, manifest: dict, preset: str | None = None, sub
             table.add_row(m.subset, m.metric, _pct(m.value), f"{_pct(m.ci_low)}-{_pct(m.ci_high)}", str(m.n),
                           str(m.invalid), ", ".join(m.parsers))  # fmt: skip
         console.print(table)
+    from medprobe.probes._report import print_table as print_probes
+
+    print_probes(results.probes, console)

@@ -12,6 +12,7 @@ import numpy as np
 from pydantic import Field
 
 from medprobe import scoring
+from medprobe.calibration import CalibrationSection, compute_calibration
 from medprobe.probes._base import ProbeResult
 from medprobe.stats import N_RESAMPLES, bootstrap_ci
 from medprobe.types import SCHEMA_VERSION, AnswerType, Frozen, Outcome, Record, Score
@@ -62,6 +63,7 @@ class Results(Frozen):
     counts: RunCounts
     presets: tuple[PresetResult, ...]
     probes: tuple[ProbeResult, ...] = Field((), description="reliability probes (medprobe.probes), paired by parent")
+    calibration: CalibrationSection | None = Field(None, description="confidence vs correctness (medprobe.calibration)")
 
     def preset(self, name: str) -> PresetResult:
         for p in self.presets:
@@ -96,7 +98,8 @@ def compute(records: Iterable[Record], presets: Sequence[str], seed: int = 0, pr
     presets = [p for p in presets if not scoring.get(p).benchmarks or any(scoring.get(p).applies(r.sample) for r in records)]
     return Results(seed=seed, counts=counts,
                    presets=tuple(_preset_result(p, answered, subsets, seed, aggregate) for p in presets),
-                   probes=tuple(_probe_results(probes, everything, probe_preset, seed)))
+                   probes=tuple(_probe_results(probes, everything, probe_preset, seed)),
+                   calibration=compute_calibration(answered, presets[0], seed) if presets else None)
 
 
 def _probe_results(specs: Sequence, records: list[Record], preset: str, seed: int) -> list[ProbeResult]:

@@ -25,8 +25,17 @@ class BackendConfig(Frozen):
     options: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
 
     def public(self) -> dict:
-        """Settings safe to write in a manifest (no secret values exist in this object)."""
-        return self.model_dump()
+        """Settings safe to write in a manifest: base URLs lose user:password and query strings,
+        where a hand-typed key may hide (the key itself is only ever read from the env var)."""
+        from yarl import URL
+
+        def safe(url: str) -> str:
+            try:
+                return str(URL(url).with_user(None).with_query(None).with_fragment(None))
+            except ValueError:
+                return "<unparseable URL>"
+
+        return {**self.model_dump(), "base_urls": [safe(u) for u in self.base_urls]}
 
 
 class TransientError(Exception):
@@ -76,9 +85,23 @@ def _scripted(config: BackendConfig) -> Backend:
     return ScriptedBackend(config)
 
 
+def _hf(config: BackendConfig) -> Backend:
+    from medprobe.backends.hf import create as make
+
+    return make(config)
+
+
+def _vllm(config: BackendConfig) -> Backend:
+    from medprobe.backends.vllm_offline import create as make
+
+    return make(config)
+
+
 _REGISTRY: dict[str, tuple[Factory, str]] = {
     "openai": (_openai, "any OpenAI-compatible chat-completions server (vLLM, SGLang, Ollama, hosted APIs)"),
     "baseline": (_baseline, "honest floors: baseline/random and baseline/prior (train-split majority per question type)"),
+    "hf": (_hf, "transformers on this machine: hf/<hub id or folder> (pip install 'medprobe[hf]')"),
+    "vllm": (_vllm, "vLLM offline engine: vllm/<hub id or folder> (pip install 'medprobe[vllm]')"),
     "scripted": (_scripted, "answers from a file (scripted/PATH.jsonl) or a registered function: tests and re-scoring"),
 }
 

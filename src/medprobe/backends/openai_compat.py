@@ -23,6 +23,8 @@ from yarl import URL
 
 from medprobe import imaging
 from medprobe.backends._base import BackendConfig, PermanentError, TransientError
+from medprobe.backends.likelihood import from_top_logprobs, scored
+from medprobe.backends.replicas import ReplicaPool
 from medprobe.types import Generation, Message, Part, Request, TokenLogprob, Usage
 
 #: the product default when no --base-url is given (hosted OpenAI)
@@ -31,6 +33,8 @@ DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 OPTIONS = {
     "max_completion_tokens": "send max_completion_tokens instead of max_tokens (newer hosted OpenAI models)",
     "max_connections": "cap on open connections (default 0: unbounded, the runner's concurrency bounds it)",
+    "replica_fail_threshold": "with several --base-url: 5xx replies in a row that take a replica out (default 3)",
+    "replica_cooldown_s": "with several --base-url: seconds a failed replica stays out before a retry (default 10)",
 }
 #: statuses a retry can fix: timeouts, conflicts, rate limits, server faults (and any other 5xx)
 _TRANSIENT = {408, 409, 425, 429}
@@ -50,6 +54,8 @@ class OpenAIBackend:
 
     name = "openai"
     batch_size = 1
+    # option-likelihood needs prompt logprobs, which the OpenAI API does not define
+    answer_modes = ("generate", "next-token")
 
     def __init__(self, config: BackendConfig):
         unknown = set(config.options) - set(OPTIONS)
@@ -72,6 +78,11 @@ class OpenAIBackend:
         if self._key:
             self._headers["Authorization"] = f"Bearer {self._key}"
         self._max_completion = bool(config.options.get("max_completion_tokens"))
+        self._pool = ReplicaPool(
+            len(self._endpoints),
+            fail_threshold=int(config.options.get("replica_fail_threshold") or 3),
+            cooldown_s=float(config.options.get("replica_cooldown_s") or 10.0),
+        )
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
 
@@ -94,8 +105,8 @@ class OpenAIBackend:
         await self.aclose()
 
     def _endpoint(self, request: Request) -> str:
-        """Where this request goes. The one place to add replica spreading across base_urls."""
-        return self._endpoints[0]
+        """Where this request goes (counted as outstanding on that replica until `_pool.release`)."""
+        return self._endpoints[self._pool.acquire()]
 
     def _client(self) -> aiohttp.ClientSession:
         # created lazily: a ClientSession belongs to the event loop it was made in (a second
@@ -111,13 +122,26 @@ class OpenAIBackend:
         return self._session
 
     async def _one(self, request: Request) -> Generation:
-        payload = orjson.dumps(self._body(request))
+        try:
+            body = self._body(request)
+        except PermanentError as exc:  # an image that cannot be sent: name the sample, like planning does
+            raise PermanentError(f"sample {request.sample_id}: {exc}") from None
+        if request.scoring is not None:  # next-token: the first reply token's top alternatives
+            body.update({"max_tokens": 1, "logprobs": True, "top_logprobs": 20, "temperature": 0.0})
+            body.pop("max_completion_tokens", None)
+        payload = orjson.dumps(body)
         url = self._endpoint(request)
+        replica = self._endpoints.index(url)
         start = time.perf_counter()
+        answered = dead = False
         try:
             async with self._client().post(url, data=payload, headers=self._headers) as resp:
                 raw = await resp.read()
                 status, headers = resp.status, resp.headers
+            answered = status < 500
+        except aiohttp.ClientConnectorError as exc:
+            dead = True  # connection refused / no route: take the replica out now
+            raise TransientError(self._scrub(f"connection error to {self._shown(url)}: {type(exc).__name__}: {exc}")) from None
         except TimeoutError:  # aiohttp's total timeout (asyncio.TimeoutError is TimeoutError on 3.11)
             raise TransientError(f"no answer from {self._shown_url} within {self.config.timeout_s:g}s") from None
         except aiohttp.InvalidURL:  # base URLs are checked at construction; kept so a bad URL is never retried
@@ -125,10 +149,28 @@ class OpenAIBackend:
         except (aiohttp.ClientError, OSError) as exc:
             # connection refused / reset, server disconnect, truncated payload: worth a retry
             raise TransientError(self._scrub(f"connection error to {self._shown_url}: {type(exc).__name__}: {exc}")) from None
+        finally:
+            self._pool.release(replica, ok=answered, dead=dead)
         latency = time.perf_counter() - start
         if 200 <= status < 300:
+            if request.scoring is not None:
+                return self._scored(request, self._parse(raw, latency))
             return self._parse(raw, latency)
         raise self._http_error(status, headers, raw, self.config.model)
+
+    def _shown(self, url: str) -> str:
+        return str(URL(url).with_user(None).with_query(None))
+
+    def _scored(self, request: Request, gen: Generation) -> Generation:
+        assert request.scoring is not None
+        if not gen.logprobs:
+            raise PermanentError(
+                f"{self._shown_url} returned no logprobs: --answer-mode next-token needs a server that returns them "
+                "(vLLM, SGLang); use --answer-mode generate for this server."
+            )
+        first = gen.logprobs[0]
+        top = dict(first.top) | {first.token: first.logprob}
+        return scored(request.scoring, from_top_logprobs(request.scoring, top), gen.usage, gen.latency_s)
 
     def _body(self, request: Request) -> dict[str, Any]:
         cfg = request.config
@@ -164,7 +206,10 @@ class OpenAIBackend:
         if part.image is None:
             raise PermanentError("an image part has no image reference; check the prompt builder")
         try:
-            url = imaging.to_data_url(part.image, max_side, digest=next(hashes, None))
+            digest = next(hashes, None)
+            # a digest means the runner already hashed this image under the run's --allow-outside-root
+            # policy (runner.build_request refuses escaping paths unless allowed), so honour that choice
+            url = imaging.to_data_url(part.image, max_side, allow_outside_root=digest is not None, digest=digest)
         except imaging.ImageError as exc:
             raise PermanentError(str(exc)) from None
         return {"type": "image_url", "image_url": {"url": url}}

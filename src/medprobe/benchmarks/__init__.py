@@ -23,6 +23,10 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "pathvqa": ("pathvqa", "SPEC"),
     "pmc-vqa": ("pmc_vqa", "SPEC"),
     "medxpertqa-mm": ("medxpertqa", "SPEC"),
+    "mediconfusion": ("mediconfusion", "SPEC"),
+    "probmed": ("probmed", "SPEC"),
+    "smmile": ("smmile", "SPEC"),
+    "smmile-plus": ("smmile", "SPEC_PLUS"),
 }
 
 

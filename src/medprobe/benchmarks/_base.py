@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from pydantic import Field
 
-from medprobe.types import Frozen, Sample, Scalar
+from medprobe.types import Frozen, ImageView, Sample, Scalar
 
 
 class Provenance(Frozen):
@@ -32,6 +32,8 @@ class LoadOptions(Frozen):
     limit: int | None = None
     mapping: str | None = Field(None, description="custom benchmarks: a JSON/YAML file renaming columns")
     allow_outside_root: bool = False
+    view: ImageView | None = Field(None, description="default rendering of DICOM/NIfTI images (--window, "
+                                   "--slice, --montage, --plane); a row's own columns override it")
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,11 @@ from medprobe.benchmarks._base import LoadOptions, Loaded, Provenance
 from medprobe.benchmarks._formats import (
     LoadError, RawRow, RowError, file_sha256, is_saved_dataset, read_file, read_hf, read_image_folder, to_image_refs,
 )
-from medprobe.types import AnswerType, Sample, Scalar
+from medprobe.medimage.view import COLUMNS as VIEW_COLUMNS, with_row_view
+from medprobe.types import AnswerType, ImageView, Sample, Scalar
 
 REQUIRED = ("id", "image", "question", "answer")
+MAX_QUESTION_CHARS = 100_000
 STANDARD = (*REQUIRED, "answer_type", "options")
 ANSWER_TYPES = {"closed": AnswerType.CLOSED, "open": AnswerType.OPEN, "multiple_choice": AnswerType.MULTIPLE_CHOICE,
                 "multiple-choice": AnswerType.MULTIPLE_CHOICE, "multiple choice": AnswerType.MULTIPLE_CHOICE,
@@ -240,12 +242,14 @@ def load_custom(path: str, options: LoadOptions) -> Loaded:
             split = next((s for s, vals in rule.values.items() if value in vals), value) or "unknown"
             if wanted != "all" and split != wanted:
                 return None
-        return _sample(row, col, rename, mapping, name=name, split=split, root=root)
+        return _sample(row, col, rename, mapping, name=name, split=split, root=root, view=options.view)
 
     samples, errors = collect(rows, convert, options.limit)
     flat = {k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in mapping.filters.items()}
     if options.limit is not None:
         flat["limit"] = options.limit
+    if options.view is not None:  # a new window is a different run, not a resume of this one
+        flat.update({f"view.{k}": v for k, v in options.view.model_dump(exclude_none=True).items()})
     prov = Provenance(benchmark=name, source=path, sha256=sha256, revision=revision, split=wanted, filters=flat)
     return finish(samples, errors, prov)
 
@@ -277,15 +281,22 @@ def _check_columns(path: str, row: dict[str, Any], col: dict[str, str], filters:
 
 
 def _sample(row: dict[str, Any], col: dict[str, str], rename: dict[str, str], mapping: Mapping, *,
-            name: str, split: str, root: Path) -> Sample:
+            name: str, split: str, root: Path, view: ImageView | None = None) -> Sample:
     values = {f: row.get(col[f]) for f in STANDARD}
     for field in REQUIRED:
         if values[field] is None or isinstance(values[field], str) and not values[field].strip():
             raise RowError(f"empty {col[field]!r}")
     images = to_image_refs(values["image"], root)
+    try:  # DICOM/NIfTI rendering: the row's window/slice/montage/plane columns over the CLI defaults
+        images = with_row_view(images, row, view)
+    except ValueError as exc:
+        raise RowError(f"{exc}; fix the cell (or the --window/--slice/--montage/--plane flag)") from None
     if not images:
         raise RowError(f"no image in {col['image']!r}")
     question, answer = str(values["question"]).strip(), str(values["answer"]).strip()
+    if len(question) > MAX_QUESTION_CHARS:  # an untrusted file must not make every request huge and costly
+        raise RowError(f"question is {len(question):,} characters, over the {MAX_QUESTION_CHARS:,} limit; "
+                       "shorten it or check the question column")
     options = parse_options(values["options"]) if values["options"] is not None else ()
     answer_type = parse_answer_type(values["answer_type"], mapping.answer_type_values)
     prompt_type = None
@@ -298,7 +309,7 @@ def _sample(row: dict[str, Any], col: dict[str, str], rename: dict[str, str], ma
         if not options:
             raise RowError("answer_type is multiple_choice but the row has no options")
         answer = gold_letter(answer, options)
-    used = {col[f] for f in STANDARD}
+    used = {col[f] for f in STANDARD} | set(VIEW_COLUMNS)
     metadata = {rename.get(k, k): _scalar(v) for k, v in row.items() if k not in used and _keep(v)}
     return Sample(id=str(values["id"]).strip(), benchmark=name, split=split, question=question, images=images,
                   options=options, answer=answer, answer_type=answer_type, prompt_type=prompt_type, metadata=metadata)

@@ -80,7 +80,9 @@ def analyze(specs: Sequence[ProbeSpec], records: Sequence[Record], preset: str, 
     parents = {r.sample.id: r for r in clean if r.answered}
     results = []
     for spec in specs:
-        groups: dict[str, Group] = {}
+        module = get(spec.name)
+        # a probe that pairs clean samples with each other (pair) asks nothing new: every parent is a group
+        groups: dict[str, Group] = {p: Group(r, ()) for p, r in parents.items()} if getattr(module, "USES_CLEAN", False) else {}
         for v in variants:
             if v.sample.metadata.get("probe") != spec.name or not v.answered:
                 continue
@@ -93,6 +95,6 @@ def analyze(specs: Sequence[ProbeSpec], records: Sequence[Record], preset: str, 
                                        note=f"{spec}: no answered variant with an answered parent (the probe does not "
                                             "apply to these samples, or its requests failed)"))  # fmt: skip
             continue
-        result = get(spec.name).analyze(groups, preset, seed)
+        result = module.analyze(groups, preset, seed)
         results.append(result.model_copy(update={"note": "; ".join(filter(None, [f"spec {spec}", result.note]))}))
     return results

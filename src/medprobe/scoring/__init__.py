@@ -21,6 +21,11 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "multimedeval": ("medprobe.scoring.multimedeval", "MultiMedEval"),
     "lmms-eval": ("medprobe.scoring.lmms_eval", "LmmsEval"),
     "medevalkit": ("medprobe.scoring.medevalkit", "MedEvalKit"),
+    "mediconfusion": ("medprobe.scoring.mediconfusion", "MediConfusion"),
+    "probmed": ("medprobe.scoring.probmed", "ProbMed"),
+    "probmed-strict": ("medprobe.scoring.probmed", "ProbMedStrict"),
+    "smmile-em": ("medprobe.scoring.smmile", "SmmileEM"),
+    "smmile-mcqa": ("medprobe.scoring.smmile", "SmmileMCQA"),
 }
 _instances: dict[str, Preset] = {}
 

@@ -136,6 +136,9 @@ def _score(kind: AnswerType, gold: str, options: tuple[str, ...], slake: bool, t
     if text is None:
         answer = Answer(value=None, parser=PARSER, valid=False, reason="error")
         return Score(outcome=Outcome.INVALID, value=0.0, preset=NAME, parser=PARSER, answer=answer)
+    if kind is AnswerType.MULTIPLE_CHOICE and not options:  # its rule needs the option texts
+        answer = Answer(value=None, parser=PARSER, valid=False, reason="no_options")
+        return Score(outcome=Outcome.INVALID, value=0.0, preset=NAME, parser=PARSER, answer=answer)
     if kind is AnswerType.MULTIPLE_CHOICE:
         correct, value, method = judge_multi_choice(list(options), gold, text)
         return _result(correct, value.upper() if len(value) == 1 else value, method)

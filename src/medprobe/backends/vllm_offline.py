@@ -1,0 +1,173 @@
+"""vLLM's offline engine: `--model vllm/<hub id or local folder>` (extra `medprobe[vllm]`).
+
+Each runner batch is one `LLM.chat` call (vLLM schedules the batch continuously inside), images as
+PIL objects in `image_pil` parts. Engine options pass through `--backend-option`. Likelihood modes
+use `prompt_logprobs` on prompt + choice text (one generated token, discarded). On a CPU build set
+dtype=float32, enforce_eager=true and VLLM_CPU_KVCACHE_SPACE (../shared/LOCAL_MODELS.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from medprobe import imaging
+from medprobe.backends._base import BackendConfig, PermanentError
+from medprobe.backends.likelihood import ANSWER_MODES, scored
+from medprobe.backends.options import check_known
+from medprobe.types import Generation, Request, TokenLogprob, Usage
+
+ENGINE_OPTIONS = {
+    "tensor_parallel_size": "GPUs per engine (default 1)",
+    "max_model_len": "context length cap (default: the model's)",
+    "gpu_memory_utilization": "share of GPU memory for weights + KV cache (on CPU: a share of RAM)",
+    "load_format": "auto, safetensors, dummy (random weights: throughput benchmarks)",
+    "dtype": "auto, float32, bfloat16, float16",
+    "enforce_eager": "skip CUDA graphs (needed on CPU)",
+    "max_num_seqs": "sequences scheduled at once",
+    "seed": "engine seed",
+    "trust_remote_code": "allow model code from the folder",
+}
+OPTIONS = {"batch_size": "requests per LLM.chat call (default 256)", **ENGINE_OPTIONS}
+
+
+class VLLMBackend:
+    name = "vllm"
+    max_concurrency = 1  # one engine; the batch is the parallelism
+    answer_modes = ANSWER_MODES
+
+    def __init__(self, config: BackendConfig):
+        check_known("vllm", config.options, OPTIONS)
+        self.config = config
+        self.batch_size = int(config.options.get("batch_size") or 256)
+        self._llm = None
+
+    def _load(self):
+        if self._llm is None:
+            from vllm import LLM
+
+            kwargs: dict[str, Any] = {k: v for k, v in self.config.options.items() if k in ENGINE_OPTIONS and v is not None}
+            kwargs.setdefault("limit_mm_per_prompt", {"image": 4})
+            self._llm = LLM(model=self.config.model, **kwargs)
+        return self._llm
+
+    async def generate(self, requests: Sequence[Request]) -> list[Generation]:
+        return await asyncio.to_thread(self._run, list(requests))
+
+    async def aclose(self) -> None:
+        self._llm = None
+
+    # ------------------------------------------------------------------ work in the thread
+    def conversation(self, request: Request) -> list[dict]:
+        conv = []
+        for m in request.messages:
+            parts = []
+            for p in m.content:
+                if p.type == "text":
+                    parts.append({"type": "text", "text": p.text or ""})
+                else:
+                    try:
+                        img = imaging.open_image(p.image, request.config.image_max_side).convert("RGB")
+                    except imaging.ImageError as exc:
+                        raise PermanentError(str(exc)) from None
+                    parts.append({"type": "image_pil", "image_pil": img})
+            conv.append({"role": m.role, "content": parts})
+        return conv
+
+    def _params(self, request: Request):
+        from vllm import SamplingParams
+
+        cfg = request.config
+        k = cfg.top_logprobs if cfg.top_logprobs else (1 if cfg.logprobs else None)
+        return SamplingParams(
+            max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p or 1.0, seed=cfg.seed,
+            stop=list(cfg.stop) or None, logprobs=k,
+        )  # fmt: skip
+
+    def _run(self, requests: list[Request]) -> list[Generation]:
+        llm = self._load()
+        out: dict[int, Generation] = {}
+        gen_idx = [i for i, r in enumerate(requests) if r.scoring is None]
+        if gen_idx:
+            start = time.perf_counter()
+            results = llm.chat([self.conversation(requests[i]) for i in gen_idx],
+                               [self._params(requests[i]) for i in gen_idx], use_tqdm=False)  # fmt: skip
+            latency = (time.perf_counter() - start) / len(gen_idx)
+            for i, res in zip(gen_idx, results, strict=True):
+                out[i] = _generation(res, requests[i], latency)
+        for i, r in enumerate(requests):
+            if r.scoring is not None:
+                out[i] = self._score(llm, r)
+        return [out[i] for i in range(len(requests))]
+
+    def _score(self, llm, request: Request) -> Generation:
+        """prompt_logprobs over the prompt + each choice: the choice's tokens are the prompt's last n."""
+        from vllm import SamplingParams
+
+        start = time.perf_counter()
+        scoring = request.scoring
+        assert scoring is not None
+        conv = self.conversation(request)
+        tok = llm.get_tokenizer()
+        prefix = tok.apply_chat_template(_text_only(conv), tokenize=False, add_generation_prompt=True)
+        n_prefix = len(tok(prefix, add_special_tokens=False)["input_ids"])
+        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0, logprobs=20)
+        scores = []
+        if scoring.mode == "next-token":
+            res = llm.chat([conv], params, use_tqdm=False)[0]
+            top = res.outputs[0].logprobs[0]  # {token_id: Logprob} for the first reply token
+            for choice in scoring.choices:
+                first = tok(choice, add_special_tokens=False)["input_ids"][0]
+                if first not in top:  # not in the top 20: ask for exactly that token's prompt logprob
+                    top = _prompt_lp(llm, conv, choice, tok, n_prefix, last_only=True) | top
+                scores.append(top[first].logprob if hasattr(top[first], "logprob") else top[first])
+        else:
+            for choice in scoring.choices:
+                lps = _prompt_lp(llm, conv, choice, tok, n_prefix)
+                scores.append(sum(lps) / len(lps))
+        return scored(scoring, scores, Usage(completion_tokens=0), time.perf_counter() - start)
+
+
+def _prompt_lp(llm, conv, choice, tok, n_prefix, last_only=False):
+    from vllm import SamplingParams
+
+    full = conv + [{"role": "assistant", "content": [{"type": "text", "text": choice}]}]
+    params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
+    res = llm.chat([full], params, use_tqdm=False, add_generation_prompt=False, continue_final_message=True)[0]
+    prefix = tok.apply_chat_template(_text_only(conv), tokenize=False, add_generation_prompt=True)
+    n = len(tok(prefix + choice, add_special_tokens=False)["input_ids"]) - n_prefix
+    ids, plps = res.prompt_token_ids, res.prompt_logprobs
+    values = [plps[j][ids[j]].logprob for j in range(len(ids) - n, len(ids))]
+    if last_only:
+        return {ids[len(ids) - n]: values[0]}
+    return values
+
+
+def _text_only(conv: list[dict]) -> list[dict]:
+    """The conversation with image parts as the template's image marker (token counting only)."""
+    return [{"role": m["role"], "content": [p if p["type"] == "text" else {"type": "image"} for p in m["content"]]}
+            for m in conv]  # fmt: skip
+
+
+def _generation(res, request: Request, latency: float) -> Generation:
+    o = res.outputs[0]
+    lps = None
+    if o.logprobs is not None:
+        lps = tuple(
+            TokenLogprob(
+                token=step[tid].decoded_token or "", logprob=float(step[tid].logprob),
+                top=tuple((lp.decoded_token or "", float(lp.logprob)) for t, lp in step.items()
+                          if lp.rank is not None and lp.rank <= request.config.top_logprobs),
+            )
+            for tid, step in zip(o.token_ids, o.logprobs, strict=True)
+        )  # fmt: skip
+    return Generation(
+        text=o.text, logprobs=lps, latency_s=latency, finish_reason=o.finish_reason,
+        usage=Usage(prompt_tokens=len(res.prompt_token_ids or ()), completion_tokens=len(o.token_ids)),
+    )  # fmt: skip
+
+
+def create(config: BackendConfig) -> VLLMBackend:
+    return VLLMBackend(config)
