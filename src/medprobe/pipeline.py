@@ -96,7 +96,10 @@ def _run(spec: RunSpec, out: Path, progress: Progress | None = None) -> Results:
         "turns": 1 + len(template.followups),
         "answer_mode": spec.answer_mode,
     }
-    samples = loaded.samples + _derive_probes(spec, bench, template, loaded.samples, manifest)
+    # a wrong model spec, a missing API key or an unsupported answer mode fails here, before anything is written
+    backend = create(spec.backend)
+    check_supported(backend, spec.answer_mode)
+    samples = loaded.samples + _derive_probes(spec, bench, template, loaded.samples, manifest, out)
     out.mkdir(parents=True, exist_ok=True)
     if (out / MANIFEST).is_file():
         previous = read_manifest(out)
@@ -114,7 +117,7 @@ def _run(spec: RunSpec, out: Path, progress: Progress | None = None) -> Results:
         job = Job(samples=samples, template=template, model=f"{spec.backend.provider}/{spec.backend.model}",
                   config=spec.generation, answer_mode=spec.answer_mode)  # fmt: skip
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            counts = runner.run(_execute(spec, bench, job, store, progress))
+            counts = runner.run(_execute(spec, bench, job, store, progress, backend))
         manifest.update(status="complete", finished=_now(), last_execution=_counts(counts))
     except BaseException:
         manifest.update(status="interrupted", finished=_now())
@@ -126,7 +129,7 @@ def _run(spec: RunSpec, out: Path, progress: Progress | None = None) -> Results:
     return score(out, samples=samples)
 
 
-def _derive_probes(spec: RunSpec, bench, template: PromptTemplate, samples: list, manifest: dict) -> list:
+def _derive_probes(spec: RunSpec, bench, template: PromptTemplate, samples: list, manifest: dict, out: Path) -> list:
     """Probe variants of the clean samples (run beside them, same cache); records the specs in the manifest."""
     if not spec.probes:
         return []
@@ -140,16 +143,11 @@ def _derive_probes(spec: RunSpec, bench, template: PromptTemplate, samples: list
         if split and split != spec.load.split:
             train = benchmarks.load(spec.benchmark, spec.load.model_copy(update={"split": split, "limit": None})).samples
     return probes.derive(specs, samples, seed=spec.seed, template=template, train=train,
-                         allow_outside_root=spec.settings.allow_outside_root)  # fmt: skip
+                         allow_outside_root=spec.settings.allow_outside_root,
+                         image_dir=str((out / "probe_images").resolve()))  # fmt: skip
 
 
-async def _execute(spec: RunSpec, bench, job: Job, store: RunStore, progress: Progress | None) -> Counts:
-    backend = create(spec.backend)
-    try:
-        check_supported(backend, spec.answer_mode)
-    except ValueError:
-        await backend.aclose()
-        raise
+async def _execute(spec: RunSpec, bench, job: Job, store: RunStore, progress: Progress | None, backend) -> Counts:
     try:
         if hasattr(backend, "bind"):
             train = None

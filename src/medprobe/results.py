@@ -5,6 +5,7 @@ never scored as wrong; unparseable answers are a third outcome (invalid), report
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -13,6 +14,7 @@ from pydantic import Field
 
 from medprobe import scoring
 from medprobe.calibration import CalibrationSection, compute_calibration
+from medprobe.judge_report import JudgeSection
 from medprobe.probes._base import ProbeResult
 from medprobe.stats import N_RESAMPLES, bootstrap_ci
 from medprobe.types import SCHEMA_VERSION, AnswerType, Frozen, Outcome, Record, Score
@@ -64,6 +66,7 @@ class Results(Frozen):
     presets: tuple[PresetResult, ...]
     probes: tuple[ProbeResult, ...] = Field((), description="reliability probes (medprobe.probes), paired by parent")
     calibration: CalibrationSection | None = Field(None, description="confidence vs correctness (medprobe.calibration)")
+    judge: JudgeSection | None = Field(None, description="LLM judge vs rule presets (medprobe.judge_report)")
 
     def preset(self, name: str) -> PresetResult:
         for p in self.presets:
@@ -78,7 +81,7 @@ def _error_kind(message: str) -> str:
                          ("Image", "unusable image"), ("image", "unusable image")):  # fmt: skip
         if needle in message:
             return kind
-    return message.split(":")[0][:40]
+    return re.split(r"[:;(]", message.removeprefix("sample "), maxsplit=1)[0].strip()[:60]
 
 
 def compute(records: Iterable[Record], presets: Sequence[str], seed: int = 0, probes: Sequence = (),

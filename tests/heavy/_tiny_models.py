@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-FAMILIES = ("llava", "gemma3")
+FAMILIES = ("llava", "gemma3", "idefics3")
+#: families vLLM 0.32 (CPU) can load here: its LLaVA and Gemma3 modules import torchvision at module level
+VLLM_FAMILIES = ("idefics3",)
 #: Qwen2-VL needs torchvision for its processor in transformers 5 (no CPU build beside torch 2.13 here)
 OPTIONAL_FAMILIES = ("qwen2_vl",)
 _CORPUS = [
@@ -46,10 +48,18 @@ _GEMMA_TEMPLATE = (
     "{% if p['type'] == 'image' %}<start_of_image>{% else %}{{ p['text'] }}{% endif %}{% endfor %}{% endif %}"
     "<end_of_turn>\n{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
 )
+_IDEFICS3_TEMPLATE = (
+    "<|begin_of_text|>{% for m in messages %}{{ m['role'] | capitalize }}:"
+    "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for p in m['content'] %}"
+    "{% if p['type'] == 'image' %}<image>{% else %}{{ p['text'] }}{% endif %}{% endfor %}{% endif %}"
+    "<end_of_utterance>\n{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}"
+)
 _SPECIAL = {
     "llava": ["<s>", "</s>", "<unk>", "<pad>", "<image>"],
     "gemma3": ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>", "<start_of_image>",
                "<end_of_image>", "<image_soft_token>", "\n", "\n\n", "\n\n\n", "\n\n\n\n"],
+    "idefics3": ["<|begin_of_text|>", "<end_of_utterance>", "<|finetune_right_pad_id|>", "<fake_token_around_image>",
+                 "<image>", "<global-img>"] + [f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)],
     "qwen2_vl": ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
                  "<|image_pad|>", "<|video_pad|>"],
 }  # fmt: skip
@@ -71,6 +81,8 @@ def _tokenizer(family: str):
         kw = dict(bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>")
     elif family == "gemma3":
         kw = dict(bos_token="<bos>", eos_token="<end_of_turn>", unk_token="<unk>", pad_token="<pad>")
+    elif family == "idefics3":
+        kw = dict(bos_token="<|begin_of_text|>", eos_token="<end_of_utterance>", pad_token="<|finetune_right_pad_id|>")
     else:
         kw = dict(eos_token="<|im_end|>", pad_token="<|endoftext|>")
     extra = {}
@@ -138,6 +150,24 @@ def _gemma3(tok, folder: Path):
     return model, processor
 
 
+def _idefics3(tok, folder: Path):
+    from transformers import (Idefics3Config, Idefics3ForConditionalGeneration, Idefics3ImageProcessorPil,
+                              Idefics3Processor, Idefics3VisionConfig, LlamaConfig)  # fmt: skip
+
+    text = LlamaConfig(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                       pad_token_id=tok.pad_token_id, **_TEXT)  # fmt: skip
+    vision = Idefics3VisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                  image_size=56, patch_size=14)  # fmt: skip
+    config = Idefics3Config(vision_config=vision, text_config=text, scale_factor=2, pad_token_id=tok.pad_token_id,
+                            image_token_id=tok.convert_tokens_to_ids("<image>"))  # fmt: skip
+    model = Idefics3ForConditionalGeneration(config)
+    # no splitting, 56x56 -> 4x4 patches -> 4 image tokens after the 2x2 pixel shuffle (the PIL processor: no torchvision)
+    images = Idefics3ImageProcessorPil(do_image_splitting=False, size={"longest_edge": 56},
+                                       max_image_size={"longest_edge": 56})  # fmt: skip
+    processor = Idefics3Processor(image_processor=images, tokenizer=tok, image_seq_len=4, chat_template=_IDEFICS3_TEMPLATE)
+    return model, processor
+
+
 def build(family: str, folder: Path | str, seed: int = 0) -> Path:
     """Write a tiny random model of `family` into `folder`; returns the folder."""
     import torch
@@ -146,7 +176,7 @@ def build(family: str, folder: Path | str, seed: int = 0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     tok = _tokenizer(family)
-    model, processor = {"llava": _llava, "gemma3": _gemma3, "qwen2_vl": _qwen2_vl}[family](tok, folder)
+    model, processor = {"llava": _llava, "gemma3": _gemma3, "idefics3": _idefics3, "qwen2_vl": _qwen2_vl}[family](tok, folder)
     model.generation_config.eos_token_id = tok.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
     model.save_pretrained(folder)

@@ -79,8 +79,8 @@ class BaselineBackend:
         guess = self._prior(s)
         if guess is None:
             raise PermanentError(
-                f"baseline/prior has no train answers for sample {s.id}: it learns from the benchmark's train "
-                "split, minus the samples being evaluated (pass --train-split, or use baseline/random)."
+                "baseline/prior has no train answer for this question type: it learns from the benchmark's train "
+                "split minus the evaluated samples (evaluate --split test, pass --train-split, or use baseline/random)"
             )
         return guess
 

@@ -57,11 +57,12 @@ def parse(texts: Iterable[str]) -> list[ProbeSpec]:
 
 
 def derive(specs: Sequence[ProbeSpec], samples: Sequence[Sample], seed: int = 0, template=None,
-           train: Sequence[Sample] = (), allow_outside_root: bool = False) -> list[Sample]:
+           train: Sequence[Sample] = (), allow_outside_root: bool = False, image_dir: str | None = None) -> list[Sample]:
     """Every variant of every probe, in probe order then sample order."""
     out: list[Sample] = []
     for spec in specs:
-        ctx = ProbeContext(seed=seed, spec=spec, template=template, train=train, allow_outside_root=allow_outside_root)
+        ctx = ProbeContext(seed=seed, spec=spec, template=template, train=train, allow_outside_root=allow_outside_root,
+                           image_dir=image_dir)  # fmt: skip
         out += get(spec.name).derive(samples, ctx)
     return out
 

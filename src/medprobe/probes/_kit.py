@@ -7,8 +7,11 @@ A probe module defines `NAME`, `derive(samples, context) -> list[Sample]` and
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from pydantic import Field
@@ -16,7 +19,7 @@ from pydantic import Field
 from medprobe import scoring
 from medprobe.probes._base import ProbeMetric
 from medprobe.stats import bootstrap_ci, rng_for
-from medprobe.types import Frozen, Outcome, Record, Sample, Score
+from medprobe.types import Frozen, ImageRef, Outcome, Record, Sample, Score
 
 SEP = "~"  # variant ids: f"{parent}~{probe}:{variant}"
 
@@ -79,6 +82,23 @@ class ProbeContext:
     template: object | None = None
     train: Sequence[Sample] = ()
     allow_outside_root: bool = False
+    #: where generated images (corruptions, blanks) are written, content-addressed; None keeps them
+    #: in memory (tests). A run folder holds them once each instead of inline in every sample's JSON.
+    image_dir: str | None = None
+
+
+def generated_image(ctx: ProbeContext, data: bytes, name: str) -> ImageRef:
+    """A reference to a probe-generated PNG: a file named by its sha256 under ctx.image_dir."""
+    if ctx.image_dir is None:
+        return ImageRef(data=data, name=name)
+    digest = hashlib.sha256(data).hexdigest()
+    path = Path(ctx.image_dir) / f"{digest}.png"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # atomic: a killed run never leaves a half-written image
+    return ImageRef(path=path.name, root=ctx.image_dir, name=name)
 
 
 def rng(seed: int, sample_id: str, probe: str) -> np.random.Generator:

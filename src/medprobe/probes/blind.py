@@ -17,7 +17,8 @@ from functools import lru_cache
 
 from medprobe import imaging
 from medprobe.probes._base import ProbeResult
-from medprobe.probes._kit import Group, ProbeContext, ProbeSpec, by_variant, correct, metric, paired_rows, rng, variant
+from medprobe.probes._kit import (Group, ProbeContext, ProbeSpec, by_variant, correct, generated_image, metric,
+                                  paired_rows, rng, variant)
 from medprobe.types import ImageRef, Sample
 
 NAME = "blind"
@@ -62,7 +63,7 @@ def derive(samples: Sequence[Sample], ctx: ProbeContext) -> list[Sample]:
             blanks = []
             for ref in s.images:
                 img = imaging.open_image(ref, allow_outside_root=ctx.allow_outside_root)
-                blanks.append(ImageRef(data=blank_png(img.width, img.height, img.mode), name="blank.png"))
+                blanks.append(generated_image(ctx, blank_png(img.width, img.height, img.mode), "blank.png"))
             out.append(variant(s, NAME, "blank", images=tuple(blanks)))
         if "mismatch" in kinds:
             mine = {_identity(r) for r in s.images}

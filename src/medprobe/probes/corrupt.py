@@ -2,8 +2,8 @@
 written here with numpy / PIL / scipy.ndimage. Severity parameters are medprobe's own choice
 (monotone in severity; level 1 is barely visible, level 5 clearly degrading).
 
-Each corrupted image is a PNG held in memory (`ImageRef.data`), so its content hash enters the
-request key. Randomness (noise, angles, offsets) is seeded by (seed, image sha256, corruption) rather
+Each corrupted image is a PNG written once, named by its sha256, under the run folder's
+`probe_images/` (in memory when no folder is given), so its content hash enters the request key. Randomness (noise, angles, offsets) is seeded by (seed, image sha256, corruption) rather
 than by sample id (the same draw at every severity, so severity only scales it): every question about one image sees the same corrupted image,
 which keeps questions comparable and computes each corrupted image once.
 
@@ -21,7 +21,8 @@ import numpy as np
 
 from medprobe import imaging
 from medprobe.probes._base import ProbeResult
-from medprobe.probes._kit import Group, ProbeContext, ProbeSpec, answer_key, correct, metric, paired_rows, variant
+from medprobe.probes._kit import (Group, ProbeContext, ProbeSpec, answer_key, correct, generated_image, metric,
+                                  paired_rows, variant)
 from medprobe.stats import rng_for
 from medprobe.types import ImageRef, Sample
 
@@ -163,7 +164,7 @@ def apply(img, name: str, severity: int, rng: np.random.Generator):
     return out if out.mode == img.mode else out.convert(img.mode)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=64)  # images go to files; keep only a few in memory
 def _corrupted(digest: str, ref: ImageRef, name: str, severity: int, seed: int, allow: bool) -> bytes:
     img = imaging.open_image(ref, allow_outside_root=allow)
     if img.mode == "RGB" and _is_grey(img):
@@ -178,10 +179,12 @@ def _is_grey(img) -> bool:
     return bool((a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all())
 
 
-def corrupt_ref(ref: ImageRef, name: str, severity: int, seed: int, allow_outside_root: bool = False) -> ImageRef:
+def corrupt_ref(ref: ImageRef, name: str, severity: int, seed: int, allow_outside_root: bool = False,
+                ctx: ProbeContext | None = None) -> ImageRef:
     digest = imaging.sha256(ref, allow_outside_root)
     data = _corrupted(digest, ref, name, severity, seed, allow_outside_root)
-    return ImageRef(data=data, name=f"{ref.describe()}~{name}@{severity}")
+    label = f"{ref.describe()}~{name}@{severity}"
+    return generated_image(ctx, data, label) if ctx is not None else ImageRef(data=data, name=label)
 
 
 def derive(samples: Sequence[Sample], ctx: ProbeContext) -> list[Sample]:
@@ -193,7 +196,7 @@ def derive(samples: Sequence[Sample], ctx: ProbeContext) -> list[Sample]:
             continue
         for name in names:
             for sev in severities:
-                images = tuple(corrupt_ref(r, name, sev, ctx.seed, ctx.allow_outside_root) for r in s.images)
+                images = tuple(corrupt_ref(r, name, sev, ctx.seed, ctx.allow_outside_root, ctx) for r in s.images)
                 out.append(variant(s, NAME, f"{name}@{sev}", images=images,
                                    metadata={"corruption": name, "severity": sev}))  # fmt: skip
     return out
