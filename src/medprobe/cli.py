@@ -264,5 +264,51 @@ def card(
     typer.echo(f"wrote {json_path} and {md_path}")
 
 
+@app.command()
+def judge(
+    run_dir: Annotated[Path, typer.Argument(help="a run folder")],
+    judge_model: Annotated[str, Opt(help="judge PROVIDER/NAME, e.g. openai/gpt-4o")],
+    base_url: Annotated[Optional[list[str]], Opt(help="OpenAI-compatible server URL of the judge")] = None,
+    api_key_env: Annotated[Optional[str], Opt(help="env var holding the judge's API key (never stored)")] = None,
+    concurrency: Annotated[int, Opt(min=1, help="judge requests in flight at once")] = 8,
+    timeout: Annotated[float, Opt(help="seconds per judge request before it is retried")] = 120.0,
+    retries: Annotated[int, Opt(min=0, help="retries of a failed judge request")] = 4,
+    judge_prompt: Annotated[Optional[str], Opt(help="judge prompt name (smmile-binary, mediconfusion-scores) or JSON file")] = None,
+    kind: Annotated[str, Opt(help="auto | binary | option-scores (auto: option scores for multiple choice)")] = "auto",
+) -> None:
+    """LLM judge over a run's answers (resumable, cached); adds judge rows and judge/rule agreement to results."""
+    from medprobe.backends import BackendConfig, parse_model
+    from medprobe.judge import JudgeSpec
+    from medprobe.judge import judge as run_judge
+    from medprobe.judge_report import markdown
+    from medprobe.pipeline import score as score_run
+    from medprobe.runner import RunSettings
+
+    try:
+        provider, name = parse_model(judge_model)
+        spec = JudgeSpec(backend=BackendConfig(provider=provider, model=name, base_urls=tuple(base_url or ()),
+                                               api_key_env=api_key_env, timeout_s=timeout),
+                         prompt=judge_prompt, kind=kind,  # type: ignore[arg-type]
+                         settings=RunSettings(concurrency=concurrency, timeout_s=timeout, max_retries=retries))
+        bar, update = _progress_bar()
+        try:
+            done = run_judge(run_dir, spec, progress=update)
+        finally:
+            bar.stop()
+        results = score_run(run_dir)
+    except KeyboardInterrupt:
+        typer.secho(f"interrupted; verdicts so far are cached in {run_dir}. Re-run to resume.", err=True)
+        raise typer.Exit(130) from None
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    typer.echo(f"judged {done.judged} samples ({done.sent} requests sent, {done.cached} cached, "
+               f"{done.errors} judge errors, {done.skipped} skipped)")
+    if results.judge is not None:
+        row = results.preset(results.judge.preset).get("overall")
+        typer.echo(f"{results.judge.preset}: accuracy {100 * row.value:.1f} "
+                   f"[{100 * row.ci_low:.1f}-{100 * row.ci_high:.1f}] n={row.n} invalid={row.invalid}")
+        typer.echo("\n".join(markdown(results.judge)))
+
+
 def main() -> None:
     app()

@@ -110,6 +110,8 @@ def _run(spec: RunSpec, out: Path, progress: Progress | None = None) -> Results:
                 "Pass another --out, or delete that folder to start over."
             )
         manifest["created"] = previous.get("created", manifest["created"])
+        if "judge" in previous:  # `medprobe judge`'s config stays with its verdicts (judge.sqlite)
+            manifest["judge"] = previous["judge"]
     write_json(out / MANIFEST, manifest)
     store = RunStore(out / RECORDS)
     try:
@@ -176,6 +178,9 @@ def score(out: Path, presets: list[str] | None = None, write: bool = True, sampl
     specs = [ProbeSpec.parse(s) for s in manifest.get("probes", [])]
     results = compute(records, presets or default_presets(), seed=manifest.get("seed", 0), probes=specs,
                       probe_preset=manifest.get("default_preset", "strict"))  # fmt: skip
+    from medprobe.judge_report import attach
+
+    results = attach(out, records, results, manifest.get("seed", 0))  # judge rows, when judge.sqlite exists
     if write and presets is None:
         from medprobe.report import markdown
 

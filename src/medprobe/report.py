@@ -50,6 +50,9 @@ def markdown(results: Results, manifest: dict, subgroups: bool = True) -> str:
     from medprobe.probes._report import markdown as probe_markdown
 
     out += probe_markdown(results.probes)
+    from medprobe.judge_report import markdown as judge_markdown
+
+    out += judge_markdown(results.judge)
     return "\n".join(out) + "\n"
 
 

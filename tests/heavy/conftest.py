@@ -24,3 +24,9 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("tiny")
     return {family: build(family, root / family) for family in FAMILIES}
+
+
+@pytest.fixture(scope="session")
+def tiny_vllm_model(tiny_models) -> Path:
+    """The family vLLM's CPU build loads here without torchvision (Idefics3; see _tiny_models.VLLM_FAMILIES)."""
+    return tiny_models["idefics3"]

@@ -1,4 +1,4 @@
-"""The hf backend on tiny random-weight LLaVA and Gemma3 models: generation, batching, likelihoods, CLI."""
+"""The hf backend on tiny random-weight LLaVA, Gemma3 and Idefics3 models: generation, batching, likelihoods, CLI."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _backend(folder, batch_size=4):
     return create(BackendConfig(provider="hf", model=str(folder), options={"batch_size": batch_size, "dtype": "float32"}))
 
 
-@pytest.mark.parametrize("family", ["llava", "gemma3"])
+@pytest.mark.parametrize("family", ["llava", "gemma3", "idefics3"])
 def test_generates_and_batching_equals_one_by_one(tiny_models, family):
     backend = _backend(tiny_models[family])
     requests = _requests()

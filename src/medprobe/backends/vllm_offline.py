@@ -33,6 +33,21 @@ ENGINE_OPTIONS = {
 OPTIONS = {"batch_size": "requests per LLM.chat call (default 256)", **ENGINE_OPTIONS}
 
 
+_ENGINES: dict[tuple, Any] = {}
+
+
+def engine(model: str, **kwargs: Any):
+    """One `vllm.LLM` per (model, engine options) in this process: a second backend on the same model (a
+    resumed run, a CLI call inside a test session, the benchmark) reuses the loaded engine."""
+    kwargs.setdefault("limit_mm_per_prompt", {"image": 4})
+    key = (model, repr(sorted(kwargs.items())))
+    if key not in _ENGINES:
+        from vllm import LLM
+
+        _ENGINES[key] = LLM(model=model, **kwargs)
+    return _ENGINES[key]
+
+
 class VLLMBackend:
     name = "vllm"
     max_concurrency = 1  # one engine; the batch is the parallelism
@@ -46,11 +61,8 @@ class VLLMBackend:
 
     def _load(self):
         if self._llm is None:
-            from vllm import LLM
-
             kwargs: dict[str, Any] = {k: v for k, v in self.config.options.items() if k in ENGINE_OPTIONS and v is not None}
-            kwargs.setdefault("limit_mm_per_prompt", {"image": 4})
-            self._llm = LLM(model=self.config.model, **kwargs)
+            self._llm = engine(self.config.model, **kwargs)
         return self._llm
 
     async def generate(self, requests: Sequence[Request]) -> list[Generation]:
