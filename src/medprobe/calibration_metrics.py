@@ -43,7 +43,6 @@ def ece_equal_mass(conf: np.ndarray, correct: np.ndarray, bins: int = N_BINS) ->
 
 
 def _ece(which: np.ndarray, conf: np.ndarray, correct: np.ndarray, bins: int) -> float:
-    count = np.bincount(which, minlength=bins)
     conf_sum = np.bincount(which, conf, minlength=bins)
     acc_sum = np.bincount(which, correct.astype(float), minlength=bins)
     return float(np.abs(acc_sum - conf_sum).sum() / len(conf))  # sum_b n_b/n |acc_b - conf_b|

@@ -25,7 +25,7 @@ from scipy.stats import binom
 
 from medprobe import scoring
 from medprobe.stats import N_RESAMPLES, rng_for
-from medprobe.store import RECORDS, RunStore, read_manifest
+from medprobe.store import read_records
 from medprobe.types import Frozen, Outcome, Record
 
 INVALID_RULE = "invalid answers count as not correct; items with a failed request in either run are left out"
@@ -93,12 +93,7 @@ class LoadedRun:
 
 
 def load_run(run_dir: Path) -> LoadedRun:
-    manifest = read_manifest(run_dir)
-    store = RunStore(run_dir / RECORDS)
-    try:
-        records = list(store.records(turns=manifest.get("turns", 1)))
-    finally:
-        store.close()
+    manifest, records = read_records(run_dir)
     return LoadedRun(run_dir, manifest, records)
 
 

@@ -25,7 +25,7 @@ from medprobe.judge_prompts import DEFAULT, JudgePrompt, Kind, load_judge_prompt
 from medprobe.prompts import LETTERS, PromptTemplate
 from medprobe.runner import Counts, Job, Progress, RunSettings, execute
 from medprobe.scoring.mediconfusion import MARGIN
-from medprobe.store import MANIFEST, RECORDS, RunStore, read_manifest, write_json
+from medprobe.store import MANIFEST, RunStore, read_manifest, read_records, write_json
 from medprobe.types import AnswerType, Frozen, GenerationConfig, Outcome, Record, Sample
 
 JUDGE_DB = "judge.sqlite"
@@ -96,12 +96,7 @@ def _prompts(spec: JudgeSpec) -> dict[Kind, JudgePrompt]:
 
 def _judged(run_dir: Path) -> list[Record]:
     """The run's answered samples, probe variants excepted (they are compared with their parents)."""
-    manifest = read_manifest(run_dir)
-    store = RunStore(run_dir / RECORDS)
-    try:
-        records = list(store.records(turns=manifest.get("turns", 1)))
-    finally:
-        store.close()
+    _, records = read_records(run_dir)
     return [r for r in records if r.answered and "parent_id" not in r.sample.metadata]
 
 

@@ -14,14 +14,12 @@ Two verdict kinds, each from a benchmark's official judge:
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from medprobe.prompts import LETTERS
+from medprobe.prompts import LETTERS, load_named
 from medprobe.types import AnswerType, Frozen, Sample
 
 Kind = Literal["binary", "option-scores"]
@@ -101,21 +99,9 @@ DEFAULT: dict[str, str] = {"binary": SMMILE_BINARY.name, "option-scores": MEDICO
 
 def load_judge_prompt(name_or_path: str) -> JudgePrompt:
     """A built-in judge prompt by name, or a JSON file with the JudgePrompt fields."""
-    if name_or_path in BUILTIN:
-        return BUILTIN[name_or_path]
-    path = Path(name_or_path)
-    if not path.is_file():
-        raise ValueError(
-            f"Unknown judge prompt {name_or_path!r}: not a built-in ({', '.join(BUILTIN)}) and not a file. "
-            "Pass a JSON file with fields name, kind (binary or option-scores), user (and optionally system, "
-            "temperature, max_tokens); user may use {question}, {answer}, {response} and {options}."
-        )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        data.setdefault("name", path.stem)
-        return JudgePrompt.model_validate(data)
-    except (json.JSONDecodeError, ValidationError) as exc:
-        raise ValueError(f"Judge prompt {path} is not valid: {exc}") from None
+    return load_named(name_or_path, BUILTIN, JudgePrompt, "judge prompt",
+                      "name, kind (binary or option-scores), user (and optionally system, temperature, max_tokens); "
+                      "user may use {question}, {answer}, {response} and {options}")
 
 
 # ----------------------------------------------------------------------------------- verdict parsers

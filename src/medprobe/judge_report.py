@@ -22,7 +22,7 @@ from medprobe.types import Answer, Frozen, Outcome, Record, Score
 
 if TYPE_CHECKING:
     from medprobe.judge import Verdict
-    from medprobe.results import PresetResult, Results
+    from medprobe.results import Results
 
 
 class Agreement(Frozen):
@@ -138,9 +138,11 @@ def markdown(section: JudgeSection | None) -> list[str]:
     if section is None:
         return []
     prompts = ", ".join(f"{n} ({h})" for n, h in section.prompts.items())
+    invalid = ", ".join(f"{k} {v}" for k, v in sorted(section.invalid_reasons.items())) or "0"
     lines = ["", f"## judge `{section.judge_model}`", "",
              f"Prompts: {prompts}. Verdicts: {section.judged}; judge errors (no verdict, not scored): "
-             f"{section.errors}; invalid: {dict(section.invalid_reasons) or 0}. Accuracy rows: preset `{section.preset}`.",
+             f"{section.errors}; invalid verdicts: {invalid}. Accuracy rows: preset `{section.preset}`; "
+             "a recall-style rule counts as correct only with full credit.",
              "", "| rule preset | n | agreement % | Cohen's kappa | both correct | judge only | rule only | both wrong |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for a in section.agreement:

@@ -17,7 +17,7 @@ from medprobe.probes import ProbeSpec
 from medprobe.prompts import PromptTemplate, load_template
 from medprobe.results import Results, compute
 from medprobe.runner import Counts, Job, Progress, RunSettings, execute
-from medprobe.store import MANIFEST, RECORDS, RESULTS, SUMMARY, RunStore, read_manifest, write_json
+from medprobe.store import MANIFEST, RECORDS, RESULTS, SUMMARY, RunStore, read_manifest, read_records, write_json
 from medprobe.types import SCHEMA_VERSION, Frozen, GenerationConfig
 
 
@@ -169,12 +169,7 @@ def _counts(c: Counts) -> dict:
 
 def score(out: Path, presets: list[str] | None = None, write: bool = True, samples=None) -> Results:
     """Re-score stored generations (no model calls) under the given presets, default all."""
-    manifest = read_manifest(out)
-    store = RunStore(out / RECORDS)
-    try:
-        records = list(store.records(turns=manifest.get("turns", 1), samples=samples))
-    finally:
-        store.close()
+    manifest, records = read_records(out, samples)
     specs = [ProbeSpec.parse(s) for s in manifest.get("probes", [])]
     results = compute(records, presets or default_presets(), seed=manifest.get("seed", 0), probes=specs,
                       probe_preset=manifest.get("default_preset", "strict"))  # fmt: skip

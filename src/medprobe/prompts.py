@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import Field, ValidationError
 
 from medprobe.types import AnswerType, Frozen, Message, Part, Sample
+
+T = TypeVar("T", bound=Frozen)
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -75,22 +78,28 @@ from medprobe.prompts_reliability import RELIABILITY_PROMPTS  # noqa: E402
 BUILTIN.update(RELIABILITY_PROMPTS)
 
 
-def load_template(name_or_path: str) -> PromptTemplate:
-    """A built-in template by name, or a JSON file with the PromptTemplate fields."""
-    if name_or_path in BUILTIN:
-        return BUILTIN[name_or_path]
+def load_named(name_or_path: str, builtin: dict[str, T], model: type[T], what: str, fields: str) -> T:
+    """A built-in by name, or a JSON file holding the model's fields (its name defaults to the file's)."""
+    if name_or_path in builtin:
+        return builtin[name_or_path]
     path = Path(name_or_path)
     if not path.is_file():
         raise ValueError(
-            f"Unknown prompt template {name_or_path!r}: not a built-in ({', '.join(BUILTIN)}) and not a file. "
-            "Pass a JSON file with fields name, closed, open, multiple_choice (and optionally system, followups)."
+            f"Unknown {what} {name_or_path!r}: not a built-in ({', '.join(builtin)}) and not a file. "
+            f"Pass a JSON file with fields {fields}."
         )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         data.setdefault("name", path.stem)
-        return PromptTemplate.model_validate(data)
+        return model.model_validate(data)
     except (json.JSONDecodeError, ValidationError) as exc:
-        raise ValueError(f"Prompt template {path} is not valid: {exc}") from None
+        raise ValueError(f"{what.capitalize()} {path} is not valid: {exc}") from None
+
+
+def load_template(name_or_path: str) -> PromptTemplate:
+    """A built-in template by name, or a JSON file with the PromptTemplate fields."""
+    return load_named(name_or_path, BUILTIN, PromptTemplate, "prompt template",
+                      "name, closed, open, multiple_choice (and optionally system, followups)")
 
 
 def format_options(options: tuple[str, ...], line: str | None = None) -> str:

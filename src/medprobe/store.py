@@ -133,3 +133,13 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     if manifest.get("schema_version", 0) > SCHEMA_VERSION:
         raise ValueError(f"{run_dir} was written by a newer medprobe (schema {manifest['schema_version']}); upgrade.")
     return manifest
+
+
+def read_records(run_dir: Path, samples: list[Sample] | None = None) -> tuple[dict[str, Any], list[Record]]:
+    """The manifest and every record of a run folder (each record knows how many turns it needs)."""
+    manifest = read_manifest(run_dir)
+    store = RunStore(run_dir / RECORDS)
+    try:
+        return manifest, list(store.records(turns=manifest.get("turns", 1), samples=samples))
+    finally:
+        store.close()

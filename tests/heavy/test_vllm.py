@@ -28,7 +28,10 @@ CPU = {"dtype": "float32", "enforce_eager": True, "max_model_len": 1024, "gpu_me
 def vllm_idefics3(tiny_vllm_model):
     backend = create(BackendConfig(provider="vllm", model=str(tiny_vllm_model), options=CPU))
     backend._load()  # the engine is cached per (model, options): the CLI test below reuses it
-    return backend
+    yield backend
+    from medprobe.backends.vllm_offline import shutdown_engines
+
+    shutdown_engines()
 
 
 @pytest.fixture(scope="session")

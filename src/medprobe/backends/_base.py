@@ -97,11 +97,18 @@ def _vllm(config: BackendConfig) -> Backend:
     return make(config)
 
 
+def _ray(config: BackendConfig) -> Backend:
+    from medprobe.backends.ray_pool import create as make
+
+    return make(config)
+
+
 _REGISTRY: dict[str, tuple[Factory, str]] = {
     "openai": (_openai, "any OpenAI-compatible chat-completions server (vLLM, SGLang, Ollama, hosted APIs)"),
     "baseline": (_baseline, "honest floors: baseline/random and baseline/prior (train-split majority per question type)"),
     "hf": (_hf, "transformers on this machine: hf/<hub id or folder> (pip install 'medprobe[hf]')"),
     "vllm": (_vllm, "vLLM offline engine: vllm/<hub id or folder> (pip install 'medprobe[vllm]')"),
+    "ray": (_ray, "Ray actors hosting hf or vllm: ray/hf/<folder> -O actors=N (pip install 'medprobe[ray]')"),
     "scripted": (_scripted, "answers from a file (scripted/PATH.jsonl) or a registered function: tests and re-scoring"),
 }
 

@@ -22,6 +22,8 @@ from medprobe.types import AnswerType, Generation, Sample, Scoring, Usage
 ANSWER_MODES = ("generate", "next-token", "option-likelihood")
 #: labels and texts scored for closed (yes/no) questions
 YES_NO = ("yes", "no")
+#: the stored score of a choice with no probability (e.g. absent from a server's top logprobs)
+FLOOR = -1e9
 
 
 def scoring_for(sample: Sample, mode: str) -> Scoring | None:
@@ -57,7 +59,8 @@ def check_supported(backend: object, mode: str) -> None:
 
 def scored(scoring: Scoring, scores: Sequence[float], usage: Usage | None = None, latency: float = 0.0) -> Generation:
     """A Generation whose text is the best-scoring label (first wins a tie) and which keeps every score."""
-    by_label = {label: float(s) for label, s in zip(scoring.labels, scores, strict=True)}
+    # JSON has no infinity (orjson writes null, which then fails to load): an impossible choice is stored as FLOOR
+    by_label = {label: float(s) if math.isfinite(s) else FLOOR for label, s in zip(scoring.labels, scores, strict=True)}
     best = max(range(len(scores)), key=lambda i: (scores[i], -i))
     return Generation(
         text=scoring.labels[best], option_scores=by_label, usage=usage, latency_s=latency, finish_reason="scored"
@@ -66,7 +69,7 @@ def scored(scoring: Scoring, scores: Sequence[float], usage: Usage | None = None
 
 def from_top_logprobs(scoring: Scoring, top: Mapping[str, float]) -> list[float]:
     """next-token scores from a server's top logprobs of the first reply token: a choice absent from
-    the top-k gets -inf (it is less likely than every listed token). Leading spaces are ignored."""
+    the top-k gets -inf (it is less likely than every listed token; stored as FLOOR). Leading spaces are ignored."""
     best: dict[str, float] = {}
     for token, logprob in top.items():
         key = token.strip()

@@ -48,6 +48,15 @@ def engine(model: str, **kwargs: Any):
     return _ENGINES[key]
 
 
+def shutdown_engines() -> None:
+    """Stop every cached engine's worker processes now (tests: before pytest closes the log streams)."""
+    while _ENGINES:
+        _, llm = _ENGINES.popitem()
+        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
+
+
 class VLLMBackend:
     name = "vllm"
     max_concurrency = 1  # one engine; the batch is the parallelism

@@ -10,7 +10,6 @@ stretched), and 4D files show their first volume.
 from __future__ import annotations
 
 import gzip
-import io
 from pathlib import Path
 
 import numpy as np

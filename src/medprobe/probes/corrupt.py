@@ -84,8 +84,6 @@ def gamma(x, s, rng):
 
 
 def _resample(x, factor, down, up):
-    from PIL import Image
-
     img = _to_pil(x)
     small = img.resize((max(1, round(img.width * factor)), max(1, round(img.height * factor))), down)
     return np.asarray(small.resize(img.size, up), dtype=np.float64) / 255
