@@ -80,10 +80,16 @@ def test_repeat_agreement_with_a_stochastic_backend(tmp_path):
     rows = [{"id": f"q{i}", "image": f"imgs/{IMGS[i % 3]}", "question": f"Is there a mass? ({i})", "answer": "yes",
              "answer_type": "closed"} for i in range(4)]  # fmt: skip
     path = bench(tmp_path, rows)
-    res = result(run(tmp_path, path, "fn:flaky", "repeat:k=3,t=0.9"), "repeat")
+    results = run(tmp_path, path, "fn:flaky", "repeat:k=3,t=0.9")
+    res = result(results, "repeat")
     assert head(res, "agreement").value == pytest.approx(2 / 3) and head(res, "majority_vote_accuracy").value == 1.0
     per = [m for m in res.rows if m.name == "sample_agreement"]
     assert len(per) == 4 and all(m.value == pytest.approx(2 / 3) and m.detail["majority_correct"] for m in per)
+    # repeat agreement feeds calibration: 4 answered clean samples (all "no" at trial 0: wrong), confidence 2/3
+    source = next(c for c in results.calibration.sources if c.source == "agreement")
+    assert (source.n, source.accuracy, source.mean_confidence) == (4, 0.0, pytest.approx(2 / 3))
+    brier = next(m for m in source.metrics if m.name == "brier")
+    assert brier.value == pytest.approx((2 / 3) ** 2)
     run(tmp_path, path, "fn:spy", "repeat:k=3,t=0.9", name="spy")
     draws = [r for r in seen if r.probe == "repeat"]
     assert sorted(r.trial for r in draws) == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]

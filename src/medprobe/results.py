@@ -99,10 +99,13 @@ def compute(records: Iterable[Record], presets: Sequence[str], seed: int = 0, pr
     aggregate = _benchmark_aggregate(records)
     # a preset restricted to other benchmarks (probmed, smmile-*) gets no empty section
     presets = [p for p in presets if not scoring.get(p).benchmarks or any(scoring.get(p).applies(r.sample) for r in records)]
+    probe_results = tuple(_probe_results(probes, everything, probe_preset, seed))
+    # the repeat probe's per-sample agreement is one of calibration's confidence sources
+    agreement = {str(m.detail["sample_id"]): m.value for p in probe_results for m in p.rows if m.name == "sample_agreement"}
     return Results(seed=seed, counts=counts,
                    presets=tuple(_preset_result(p, answered, subsets, seed, aggregate) for p in presets),
-                   probes=tuple(_probe_results(probes, everything, probe_preset, seed)),
-                   calibration=compute_calibration(answered, presets[0], seed) if presets else None)
+                   probes=probe_results,
+                   calibration=compute_calibration(answered, presets[0], seed, agreement) if presets else None)
 
 
 def _probe_results(specs: Sequence, records: list[Record], preset: str, seed: int) -> list[ProbeResult]:
