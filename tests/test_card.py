@@ -49,6 +49,7 @@ def test_card_shows_hand_made_probe_results(run):
             ProbeMetric(probe="blind", name="blind_gap", value=0.25, ci_low=0.1, ci_high=0.4, n=37, preset="llava-med"),
             ProbeMetric(probe="blind", name="blind_gap", value=0.2, ci_low=0.05, ci_high=0.35, n=36, preset="strict"),
             ProbeMetric(probe="blind", name="unchanged_rate", value=0.5, n=36, preset="strict"),
+            ProbeMetric(probe="blind", name="blind_gap", value=0.1, n=36, preset="strict", detail={"variant": "blank"}),
         )).model_dump(mode="json"),
         ProbeResult(probe="permute", headline=(
             ProbeMetric(probe="permute", name="permutation_consistency", value=0.6, ci_low=0.4, ci_high=0.8, n=12,
@@ -64,7 +65,9 @@ def test_card_shows_hand_made_probe_results(run):
     negate = _figure(card, "negation_twin_accuracy")
     assert negate.status == "not_run" and "no multiple-choice" in negate.note
     assert _figure(card, "confusion_rate").note == "not run: add --probe pair"
-    assert [f.key for f in card.other_probe_figures] == ["unchanged_rate"]
+    # a second blind gap (blank image) is shown beside the first, labelled by its variant
+    assert [(f.key, f.value) for f in card.other_probe_figures] == [("unchanged_rate", 0.5), ("blind_gap", 0.1)]
+    assert card.other_probe_figures[1].label == "blind_gap (blind) [variant=blank]"
     llava = model_card(run, preset="llava-med")
     assert _figure(llava, "blind_gap").n == 37  # the figure under the card's headline preset
     from medprobe.card_markdown import render

@@ -126,11 +126,22 @@ def _probe_figures(probes: dict[str, ProbeResult], preset: str) -> tuple[list[Fi
             main.append(Figure(key=key, label=label, status="not_available", protocol=protocol,
                                note=f"not available: probe {probe} reported no {metric}" + (f" ({result.note})" if result.note else "")))  # fmt: skip
             continue
-        main.append(_probe_metric_figure(_pick(found, preset), key, label))
-        used.add((probe, metric))
-    others = [_probe_metric_figure(m, m.name, f"{m.name} ({m.probe})")
-              for r in probes.values() for m in r.headline if (m.probe, m.name) not in used]  # fmt: skip
+        chosen = _pick(found, preset)
+        main.append(_probe_metric_figure(chosen, key, label + _detail(chosen)))
+        used.add(_identity(chosen))
+    # the rest, e.g. the blind gap with a blank or a mismatched image beside the no-image one (the
+    # same figure under another preset is not repeated)
+    others = [_probe_metric_figure(m, m.name, f"{m.name} ({m.probe}){_detail(m)}")
+              for r in probes.values() for m in r.headline if _identity(m) not in used]  # fmt: skip
     return main, others
+
+
+def _identity(m: ProbeMetric) -> tuple:
+    return m.probe, m.name, tuple(sorted(m.detail.items()))
+
+
+def _detail(m: ProbeMetric) -> str:
+    return f" [{', '.join(f'{k}={v}' for k, v in m.detail.items())}]" if m.detail else ""
 
 
 def _calibration_figures(section: CalibrationSection | None) -> list[Figure]:
