@@ -77,3 +77,34 @@ def test_planted_phi_stays_out_of_a_subprocess_stdout_and_stderr(tmp_path):
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert_clean(planted, out, proc.stdout, proc.stderr)
+
+
+def test_allowed_dicom_tags_enter_metadata_and_nothing_else(tmp_path):
+    """--dicom-tag copies only allow-listed acquisition fields (here Modality -> the modality subgroup,
+    BodyPartExamined -> organ); patient fields are refused, and planted PHI still stays out."""
+    cases, planted = build(tmp_path)
+    ds = ct()
+    plant_phi(ds, MARKER)
+    ds.BodyPartExamined = "CHEST"
+    ds.save_as(tmp_path / "ct.dcm")  # case "a" now names its body part
+    refused = CliRunner().invoke(app, ["run", str(cases), "--model", "scripted/constant:yes", "--dicom-tag",
+                                       "PatientName", "--out", str(tmp_path / "refused")])  # fmt: skip
+    assert refused.exit_code == 2 and "PatientName is not allowed" in refused.output
+    out = tmp_path / "runs" / "tags"
+    result = CliRunner().invoke(app, ["run", str(cases), "--model", "scripted/constant:yes", "--dicom-tag", "Modality",
+                                      "--dicom-tag", "BodyPartExamined", "--dicom-tag", "SliceThickness",
+                                      "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    import json
+
+    from medprobe.store import read_records
+
+    _, records = read_records(out)
+    meta = {r.sample.id: r.sample.metadata for r in records}
+    assert meta["a"]["modality"] == "CT" and meta["b"]["modality"] == "CT"  # a file and a series folder
+    assert meta["a"]["organ"] == "CHEST" and "organ" not in meta["b"]  # CT_small.dcm itself has no body part
+    assert meta["a"]["slice_thickness"] == 5.0
+    assert not any(k.lower().startswith("patient") for m in meta.values() for k in m)
+    strict = next(p for p in json.loads((out / "results.json").read_text())["presets"] if p["preset"] == "strict")
+    assert any(m["subset"] == "modality=CT" for m in strict["metrics"])
+    assert_clean(planted, out, result.output)

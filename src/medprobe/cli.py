@@ -79,6 +79,7 @@ def run(
     slice_: Annotated[Optional[str], Opt("--slice", help="DICOM series/multi-frame or NIfTI slice: middle, an index, or a fraction like 0.25")] = None,
     montage: Annotated[Optional[int], Opt(min=1, max=64, help="tile K evenly spaced slices into one image")] = None,
     plane: Annotated[Optional[str], Opt(help="NIfTI plane: axial, coronal or sagittal (after RAS reorientation)")] = None,
+    dicom_tag: Annotated[Optional[list[str]], Opt(help="copy a non-identifying DICOM field into metadata, repeatable: Modality, BodyPartExamined, ViewPosition, ImageLaterality, Laterality, SliceThickness")] = None,
     backend_option: Annotated[Optional[list[str]], Opt("--backend-option", "-O", help="KEY=VALUE for the backend, repeatable: batch_size=8, device=cuda, dtype=bfloat16, tensor_parallel_size=2, max_model_len=4096, gpu_memory_utilization=0.9, load_format=dummy (see docs/scale-out.md)")] = None,
     probe: Annotated[Optional[list[str]], Opt(help="reliability probe, repeatable: blind, corrupt, permute, negate, pair, paraphrase, repeat, icl; options as NAME:ITEM,KEY=VALUE@LEVELS, e.g. corrupt:gaussian_noise,jpeg@3,5 or repeat:k=5,t=0.7 (docs/probes.md)")] = None,
     answer_mode: Annotated[str, Opt(help="generate | next-token | option-likelihood (likelihood modes need hf, vllm or an openai server with logprobs)")] = "generate",
@@ -95,11 +96,15 @@ def run(
     try:
         provider, name = parse_model(model)
         view = make_view(window, slice_, montage, plane)
+        if dicom_tag:
+            from medprobe.medimage.tags import check as check_tags
+
+            check_tags(dicom_tag)
         spec = RunSpec(
             benchmark=bench,
             load=LoadOptions(split=split, data=data, images_dir=str(images_dir) if images_dir else None, limit=limit,
                              mapping=str(mapping) if mapping else None, allow_outside_root=allow_outside_root,
-                             view=view),
+                             view=view, dicom_tags=tuple(dicom_tag or ())),
             backend=BackendConfig(provider=provider, model=name, base_urls=tuple(base_url or ()),
                                   api_key_env=api_key_env, timeout_s=timeout,
                                   options={**({"seed": seed} if provider == "baseline" else {}),

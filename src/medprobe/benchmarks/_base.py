@@ -34,6 +34,8 @@ class LoadOptions(Frozen):
     allow_outside_root: bool = False
     view: ImageView | None = Field(None, description="default rendering of DICOM/NIfTI images (--window, "
                                    "--slice, --montage, --plane); a row's own columns override it")
+    dicom_tags: tuple[str, ...] = Field((), description="non-identifying DICOM fields copied into metadata "
+                                        "(--dicom-tag; medprobe.medimage.tags.ALLOWED)")
 
 
 @dataclass(frozen=True)

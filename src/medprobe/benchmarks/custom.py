@@ -242,7 +242,8 @@ def load_custom(path: str, options: LoadOptions) -> Loaded:
             split = next((s for s, vals in rule.values.items() if value in vals), value) or "unknown"
             if wanted != "all" and split != wanted:
                 return None
-        return _sample(row, col, rename, mapping, name=name, split=split, root=root, view=options.view)
+        return _sample(row, col, rename, mapping, name=name, split=split, root=root, view=options.view,
+                       dicom_tags=options.dicom_tags, allow_outside_root=options.allow_outside_root)
 
     samples, errors = collect(rows, convert, options.limit)
     flat = {k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in mapping.filters.items()}
@@ -281,7 +282,8 @@ def _check_columns(path: str, row: dict[str, Any], col: dict[str, str], filters:
 
 
 def _sample(row: dict[str, Any], col: dict[str, str], rename: dict[str, str], mapping: Mapping, *,
-            name: str, split: str, root: Path, view: ImageView | None = None) -> Sample:
+            name: str, split: str, root: Path, view: ImageView | None = None, dicom_tags: tuple[str, ...] = (),
+            allow_outside_root: bool = False) -> Sample:
     values = {f: row.get(col[f]) for f in STANDARD}
     for field in REQUIRED:
         if values[field] is None or isinstance(values[field], str) and not values[field].strip():
@@ -311,6 +313,10 @@ def _sample(row: dict[str, Any], col: dict[str, str], rename: dict[str, str], ma
         answer = gold_letter(answer, options)
     used = {col[f] for f in STANDARD} | set(VIEW_COLUMNS)
     metadata = {rename.get(k, k): _scalar(v) for k, v in row.items() if k not in used and _keep(v)}
+    if dicom_tags:  # only fields the user allowed, from a closed list of non-identifying ones; the row wins
+        from medprobe.medimage import tags
+
+        metadata = {**tags.read(images[0], dicom_tags, allow_outside_root), **metadata}
     return Sample(id=str(values["id"]).strip(), benchmark=name, split=split, question=question, images=images,
                   options=options, answer=answer, answer_type=answer_type, prompt_type=prompt_type, metadata=metadata)
 
