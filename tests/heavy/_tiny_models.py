@@ -2,7 +2,9 @@
 
 `build(family, folder)` writes config, safetensors weights, a byte-level BPE tokenizer trained here on
 a few sentences (with the family's special tokens), an image processor and a chat template, so
-`AutoProcessor` + `AutoModelForImageTextToText` (and vLLM) load it like a hub checkpoint.
+`AutoProcessor` + `AutoModelForImageTextToText` (and vLLM) load it like a hub checkpoint. Qwen2-VL /
+Qwen2.5-VL processors need torchvision in transformers 5 (for a video processor): without it, load
+their processor with `medprobe.backends.hf.load_processor`.
 Sizes follow ../shared/LOCAL_MODELS.md: hidden 64, 2 layers, head_dim 32 (vLLM's CPU attention
 rejects 16), LLaVA vision keys renamed to the hub layout vLLM expects.
 """
@@ -12,11 +14,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-FAMILIES = ("llava", "gemma3", "idefics3")
+FAMILIES = ("qwen2_vl", "qwen2_5_vl", "llava", "gemma3", "idefics3")
 #: families vLLM 0.32 (CPU) can load here: its LLaVA and Gemma3 modules import torchvision at module level
 VLLM_FAMILIES = ("idefics3",)
-#: Qwen2-VL needs torchvision for its processor in transformers 5 (no CPU build beside torch 2.13 here)
-OPTIONAL_FAMILIES = ("qwen2_vl",)
 _CORPUS = [
     "Is there a pleural effusion in this chest x-ray? yes no",
     "What organ is shown in this CT image? liver lung brain kidney heart",
@@ -63,6 +63,7 @@ _SPECIAL = {
     "qwen2_vl": ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
                  "<|image_pad|>", "<|video_pad|>"],
 }  # fmt: skip
+_SPECIAL["qwen2_5_vl"] = _SPECIAL["qwen2_vl"]
 
 
 def _tokenizer(family: str):
@@ -110,25 +111,41 @@ def _llava(tok, folder: Path):
     return model, processor
 
 
-def _qwen2_vl(tok, folder: Path):
-    from transformers import (Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor,
-                              Qwen2VLProcessor)  # fmt: skip
+def _qwen2_vl(tok, folder: Path, family: str = "qwen2_vl"):
+    import transformers
+    from transformers import Qwen2VLImageProcessorPil
 
     ids = {t: tok.convert_tokens_to_ids(t) for t in _SPECIAL["qwen2_vl"]}
+    # mrope_section sums to head_dim / 2 = 16
     text = dict(vocab_size=len(tok), rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
-                                                     "mrope_section": [4, 6, 6]}, **_TEXT)  # fmt: skip
-    text.pop("head_dim")
-    vision = dict(depth=2, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2, patch_size=14,
-                  spatial_merge_size=2, temporal_patch_size=2, in_channels=3)  # fmt: skip
-    config = Qwen2VLConfig(text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
-                           video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
-                           vision_end_token_id=ids["<|vision_end|>"], eos_token_id=tok.eos_token_id,
-                           pad_token_id=tok.pad_token_id, tie_word_embeddings=False)  # fmt: skip
-    model = Qwen2VLForConditionalGeneration(config)
-    # 56x56 pixels -> 4x4 patches -> 4 image tokens after the 2x2 merge
-    images = Qwen2VLImageProcessor(min_pixels=56 * 56, max_pixels=56 * 56)
-    processor = Qwen2VLProcessor(image_processor=images, tokenizer=tok, chat_template=_QWEN_TEMPLATE)
-    return model, processor
+                                                     "mrope_section": [4, 6, 6]}, **_TEXT,
+                bos_token_id=None, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)  # fmt: skip
+    text.pop("head_dim")  # hidden / heads = 32
+    vision = dict(depth=2, hidden_size=32, num_heads=2, patch_size=14, spatial_merge_size=2,
+                  temporal_patch_size=2, in_channels=3)  # fmt: skip
+    if family == "qwen2_vl":
+        vision.update(embed_dim=32, hidden_size=64, mlp_ratio=2)  # hidden_size: the merger's output (text width)
+    else:
+        vision.update(intermediate_size=64, out_hidden_size=64, window_size=56, fullatt_block_indexes=[1])
+    prefix = "Qwen2VL" if family == "qwen2_vl" else "Qwen2_5_VL"
+    config = getattr(transformers, prefix + "Config")(
+        text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"], eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+        bos_token_id=None, tie_word_embeddings=False,
+    )  # fmt: skip
+    model = getattr(transformers, prefix + "ForConditionalGeneration")(config)
+    # 56x56 pixels -> 4x4 patches -> 4 image tokens after the 2x2 merge. The processor needs a video
+    # processor (torchvision) in transformers 5: save its parts as on the hub; medprobe.backends.hf.load_processor
+    # loads them without torchvision
+    images = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=56 * 56)
+    images.save_pretrained(folder)
+    video = {"video_processor_type": "Qwen2VLVideoProcessor", "min_pixels": 56 * 56,  # both families use it
+             "max_pixels": 56 * 56, "patch_size": 14, "temporal_patch_size": 2, "merge_size": 2}  # fmt: skip
+    (folder / "video_preprocessor_config.json").write_text(json.dumps(video, indent=2))  # as on the hub
+    tok.chat_template = _QWEN_TEMPLATE
+    tok.save_pretrained(folder)
+    return model, None
 
 
 def _gemma3(tok, folder: Path):
@@ -176,11 +193,14 @@ def build(family: str, folder: Path | str, seed: int = 0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     tok = _tokenizer(family)
-    model, processor = {"llava": _llava, "gemma3": _gemma3, "idefics3": _idefics3, "qwen2_vl": _qwen2_vl}[family](tok, folder)
+    builders = {"llava": _llava, "gemma3": _gemma3, "idefics3": _idefics3, "qwen2_vl": _qwen2_vl,
+                "qwen2_5_vl": lambda tok, folder: _qwen2_vl(tok, folder, "qwen2_5_vl")}  # fmt: skip
+    model, processor = builders[family](tok, folder)
     model.generation_config.eos_token_id = tok.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
     model.save_pretrained(folder)
-    processor.save_pretrained(folder)
+    if processor is not None:
+        processor.save_pretrained(folder)
     if family in ("llava", "gemma3"):
         _rename_vision_keys(folder)
     return folder

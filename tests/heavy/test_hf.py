@@ -1,4 +1,5 @@
-"""The hf backend on tiny random-weight LLaVA, Gemma3 and Idefics3 models: generation, batching, likelihoods, CLI."""
+"""The hf backend on tiny random-weight Qwen2-VL, Qwen2.5-VL, LLaVA, Gemma3 and Idefics3 models: generation,
+batching, likelihoods, CLI."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
+
+from _tiny_models import FAMILIES  # noqa: E402
 
 from medprobe import benchmarks  # noqa: E402
 from medprobe.backends import BackendConfig, create  # noqa: E402
@@ -27,7 +30,7 @@ def _backend(folder, batch_size=4):
     return create(BackendConfig(provider="hf", model=str(folder), options={"batch_size": batch_size, "dtype": "float32"}))
 
 
-@pytest.mark.parametrize("family", ["llava", "gemma3", "idefics3"])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_generates_and_batching_equals_one_by_one(tiny_models, family):
     backend = _backend(tiny_models[family])
     requests = _requests()
@@ -47,11 +50,14 @@ def test_unsupported_family_names_supported_ones(tmp_path):
         create(BackendConfig(provider="hf", model=str(tmp_path)))
 
 
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("mode", ["option-likelihood", "next-token"])
-def test_likelihood_scores_equal_a_hand_computation(tiny_models, mode):
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+def test_likelihood_scores_equal_a_hand_computation(tiny_models, mode, family):
+    from transformers import AutoModelForImageTextToText
 
-    folder = tiny_models["llava"]
+    from medprobe.backends.hf import load_processor  # AutoProcessor, except Qwen2-VL without torchvision
+
+    folder = tiny_models[family]
     sample = Sample(id="mc1", benchmark="t", question="What organ is shown?", options=("liver", "left lung", "brain"),
                     answer="A", answer_type=AnswerType.MULTIPLE_CHOICE,
                     images=benchmarks.load("vqa-rad-demo", LoadOptions(split="test")).samples[0].images)  # fmt: skip
@@ -62,7 +68,7 @@ def test_likelihood_scores_equal_a_hand_computation(tiny_models, mode):
     assert set(gen.option_scores) == {"A", "B", "C"}
     assert gen.text == max(gen.option_scores, key=gen.option_scores.get)
 
-    processor = AutoProcessor.from_pretrained(folder)
+    processor = load_processor(str(folder), family)
     model = AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.float32).eval()
     conv, images = backend.conversation(request)
     prefix = processor.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)

@@ -24,8 +24,8 @@ from medprobe.backends.likelihood import ANSWER_MODES, scored
 from medprobe.backends.options import check_known
 from medprobe.types import Generation, Request, TokenLogprob, Usage
 
-#: model_type in config.json -> family name; each is built and run in tests/heavy (llava, gemma3) or
-#: shares its code path in transformers' AutoModelForImageTextToText
+#: model_type in config.json -> family name; each is built and run in tests/heavy (qwen2_vl, qwen2_5_vl, llava,
+#: gemma3, idefics3) or shares its code path in transformers' AutoModelForImageTextToText
 SUPPORTED = {
     "qwen2_vl": "Qwen2-VL", "qwen2_5_vl": "Qwen2.5-VL", "llava": "LLaVA-1.5 / LLaVA-Med", "llava_next": "LLaVA-NeXT",
     "gemma3": "Gemma 3 / MedGemma", "idefics3": "Idefics3", "smolvlm": "SmolVLM",
@@ -79,7 +79,7 @@ class HFBackend:
         if self._model is not None:
             return
         import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers import AutoModelForImageTextToText
 
         opts = self.config.options
         device = str(opts.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -88,7 +88,7 @@ class HFBackend:
         if opts.get("attn_implementation"):
             kwargs["attn_implementation"] = opts["attn_implementation"]
         trust = bool(opts.get("trust_remote_code"))
-        self._processor = AutoProcessor.from_pretrained(self.config.model, trust_remote_code=trust)
+        self._processor = load_processor(self.config.model, self.model_type, trust)
         self._processor.tokenizer.padding_side = "left"  # generation continues from the last position
         model = AutoModelForImageTextToText.from_pretrained(self.config.model, trust_remote_code=trust, **kwargs)
         self._model = model.to(device).eval()
@@ -223,6 +223,41 @@ class HFBackend:
                 scores.append(float(lp.mean()))
         usage = Usage(prompt_tokens=int(inputs["attention_mask"].sum()), completion_tokens=0)
         return scored(scoring, scores, usage, time.perf_counter() - start)
+
+
+#: families whose transformers-5 processor requires a video processor, which needs torchvision
+_VIDEO_PROCESSOR_CLASSES = {"qwen2_vl": "Qwen2VLProcessor", "qwen2_5_vl": "Qwen2_5_VLProcessor"}
+
+
+def load_processor(model: str, model_type: str | None = None, trust_remote_code: bool = False):
+    """AutoProcessor, or for Qwen2-VL / Qwen2.5-VL without torchvision an image-only processor.
+
+    transformers 5 makes these processors load and type-check a video processor, and video processors
+    need torchvision, even for image-only prompts. Without torchvision the processor is built from its
+    tokenizer (with the chat template) and image processor (the PIL one) and no video processor:
+    images and text are processed exactly as by the full processor; passing videos is an error.
+    """
+    from transformers import AutoProcessor
+    from transformers.utils import is_torchvision_available
+
+    if model_type not in _VIDEO_PROCESSOR_CLASSES or is_torchvision_available():
+        return AutoProcessor.from_pretrained(model, trust_remote_code=trust_remote_code)
+    import transformers
+    from transformers import AutoImageProcessor, AutoTokenizer
+
+    base = getattr(transformers, _VIDEO_PROCESSOR_CLASSES[model_type])
+
+    class ImageOnlyProcessor(base):  # type: ignore[misc, valid-type]
+        def check_argument_for_proper_class(self, argument_name, argument):
+            if argument_name == "video_processor" and argument is None:
+                return None  # no video processor: the check itself would import torchvision
+            return super().check_argument_for_proper_class(argument_name, argument)
+
+    tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
+    images = AutoImageProcessor.from_pretrained(model, trust_remote_code=trust_remote_code)
+    # the processor's template (chat_template.jinja, or the legacy chat_template.json), else the tokenizer's
+    template = base.get_processor_dict(model)[0].get("chat_template") or tokenizer.chat_template
+    return ImageOnlyProcessor(images, tokenizer, None, chat_template=template)
 
 
 def _as_list(value) -> list[int]:
