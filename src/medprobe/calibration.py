@@ -166,10 +166,10 @@ def _summarise(source: Source, conf: np.ndarray, correct: np.ndarray, missing: i
 def compute_calibration(records: Sequence[Record], preset: str, seed: int = 0,
                         agreement: Mapping[str, float] | None = None) -> CalibrationSection:  # fmt: skip
     """Calibration of answered, unprobed records under `preset`, for every confidence source present."""
-    from medprobe.compare import is_probe_variant
+    from medprobe.probes._kit import is_variant
 
     rule = scoring.get(preset)
-    rows = [r for r in records if r.answered and not is_probe_variant(r) and rule.applies(r.sample)]
+    rows = [r for r in records if r.answered and not is_variant(r.sample) and rule.applies(r.sample)]
     has_logprobs = any(r.final.logprobs or getattr(r.final, "option_logprobs", None) for r in rows)  # type: ignore[union-attr]
     verbal = {r.sample.id: parse_verbal_confidence(r.final.text) for r in rows}  # type: ignore[union-attr]
     agreement = agreement or {}

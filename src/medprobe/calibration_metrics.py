@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import rankdata
 
 N_BINS = 10
 
@@ -59,6 +58,8 @@ def auroc(conf: np.ndarray, correct: np.ndarray) -> float:
     n1, n0 = int(pos.sum()), int((~pos).sum())
     if n1 == 0 or n0 == 0:
         return float("nan")
+    from scipy.stats import rankdata  # scipy.stats costs 0.7 s to import: only when AUROC is needed
+
     ranks = rankdata(conf)  # average ranks for ties
     return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 

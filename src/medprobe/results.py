@@ -98,7 +98,8 @@ def compute(records: Iterable[Record], presets: Sequence[str], seed: int = 0, pr
     subsets = _subsets(answered)
     aggregate = _benchmark_aggregate(records)
     # a preset restricted to other benchmarks (probmed, smmile-*) gets no empty section
-    presets = [p for p in presets if not scoring.get(p).benchmarks or any(scoring.get(p).applies(r.sample) for r in records)]
+    benches = {r.sample.benchmark for r in records}
+    presets = [p for p in presets if not scoring.get(p).benchmarks or benches & set(scoring.get(p).benchmarks)]
     probe_results = tuple(_probe_results(probes, everything, probe_preset, seed))
     # the repeat probe's per-sample agreement is one of calibration's confidence sources
     agreement = {str(m.detail["sample_id"]): m.value for p in probe_results for m in p.rows if m.name == "sample_agreement"}
