@@ -139,3 +139,25 @@ def create(config: BackendConfig) -> Backend:
             "Local backends (hf, vllm, ray) need their extra: pip install 'medprobe[hf]'."
         ) from None
     return factory(config)
+
+
+def chat_messages(request: Request, image_part: Callable[[object], dict]) -> tuple[list[dict], list]:
+    """The request as chat-template messages (what transformers and vLLM take) and its PIL images in
+    order; `image_part(img)` makes the content part an image becomes. A bad image is the sample's error."""
+    from medprobe import imaging
+
+    images, conv = [], []
+    for m in request.messages:
+        parts = []
+        for p in m.content:
+            if p.type == "text":
+                parts.append({"type": "text", "text": p.text or ""})
+                continue
+            try:
+                img = imaging.open_image(p.image, request.config.image_max_side).convert("RGB")
+            except imaging.ImageError as exc:
+                raise PermanentError(str(exc)) from None
+            images.append(img)
+            parts.append(image_part(img))
+        conv.append({"role": m.role, "content": parts})
+    return conv, images

@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from medprobe import imaging
-from medprobe.backends._base import BackendConfig, PermanentError
+from medprobe.backends._base import BackendConfig, PermanentError, chat_messages
 from medprobe.backends.likelihood import ANSWER_MODES, scored
 from medprobe.backends.options import check_known
 from medprobe.types import Generation, Request, TokenLogprob, Usage
@@ -118,20 +117,7 @@ class HFBackend:
 
     def conversation(self, request: Request) -> tuple[list[dict], list]:
         """Messages in the chat-template shape and the PIL images in order."""
-        images, conv = [], []
-        for m in request.messages:
-            parts = []
-            for p in m.content:
-                if p.type == "text":
-                    parts.append({"type": "text", "text": p.text or ""})
-                else:
-                    try:
-                        images.append(imaging.open_image(p.image, request.config.image_max_side).convert("RGB"))
-                    except imaging.ImageError as exc:
-                        raise PermanentError(str(exc)) from None
-                    parts.append({"type": "image"})
-            conv.append({"role": m.role, "content": parts})
-        return conv, images
+        return chat_messages(request, lambda _img: {"type": "image"})  # the processor takes the images apart
 
     def _inputs(self, texts: list[str], images: list[list]):
         flat = [im for row in images for im in row]

@@ -13,8 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from medprobe import imaging
-from medprobe.backends._base import BackendConfig, PermanentError
+from medprobe.backends._base import BackendConfig, chat_messages
 from medprobe.backends.likelihood import ANSWER_MODES, scored
 from medprobe.backends.options import check_known
 from medprobe.types import Generation, Request, TokenLogprob, Usage
@@ -82,20 +81,7 @@ class VLLMBackend:
 
     # ------------------------------------------------------------------ work in the thread
     def conversation(self, request: Request) -> list[dict]:
-        conv = []
-        for m in request.messages:
-            parts = []
-            for p in m.content:
-                if p.type == "text":
-                    parts.append({"type": "text", "text": p.text or ""})
-                else:
-                    try:
-                        img = imaging.open_image(p.image, request.config.image_max_side).convert("RGB")
-                    except imaging.ImageError as exc:
-                        raise PermanentError(str(exc)) from None
-                    parts.append({"type": "image_pil", "image_pil": img})
-            conv.append({"role": m.role, "content": parts})
-        return conv
+        return chat_messages(request, lambda img: {"type": "image_pil", "image_pil": img})[0]
 
     def _params(self, request: Request):
         from vllm import SamplingParams

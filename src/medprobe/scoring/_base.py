@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from medprobe.types import AnswerType, Sample, Score
+from medprobe.types import Answer, AnswerType, Outcome, Sample, Score
 
 
 class Preset:
@@ -34,3 +34,9 @@ class Preset:
     def score(self, sample: Sample, text: str | None) -> Score:
         """Score one model output. `text` is None when generation failed (the runner records the error)."""
         raise NotImplementedError
+
+    def unsupported(self, parser: str) -> Score:
+        """No official rule for this sample (its answer type or benchmark): INVALID, never guessed.
+        medprobe.results leaves such samples out of the preset's rows (see `applies`)."""
+        answer = Answer(value=None, parser=parser, valid=False, reason="unsupported_answer_type")
+        return Score(outcome=Outcome.INVALID, value=0.0, preset=self.name, parser=parser, answer=answer)

@@ -92,8 +92,5 @@ class LlavaMed(Preset):
 
     def score(self, sample: Sample, text: str | None) -> Score:
         if sample.answer_type not in self.value_names:
-            # run_eval.py skips answer types other than CLOSED/OPEN: there is no official number
-            # to reproduce, so the sample is INVALID ("unsupported_answer_type"), never guessed.
-            answer = Answer(value=None, parser=NAME, valid=False, reason="unsupported_answer_type")
-            return Score(outcome=Outcome.INVALID, value=0.0, preset=NAME, parser=NAME, answer=answer)
+            return self.unsupported(NAME)  # run_eval.py has no rule beyond CLOSED/OPEN
         return _score(sample.answer_type, sample.answer, text)

@@ -78,7 +78,5 @@ class LmmsEval(Preset):
 
     def score(self, sample: Sample, text: str | None) -> Score:
         if sample.answer_type not in self.value_names:
-            # no lmms-eval rule to reproduce: INVALID ("unsupported_answer_type"), never guessed
-            answer = Answer(value=None, parser=PARSER, valid=False, reason="unsupported_answer_type")
-            return Score(outcome=Outcome.INVALID, value=0.0, preset=NAME, parser=PARSER, answer=answer)
+            return self.unsupported(PARSER)  # the SLAKE task has no multiple-choice rule
         return _score(sample.answer, text)
