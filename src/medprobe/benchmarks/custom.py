@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from medprobe.benchmarks._base import LoadOptions, Loaded, Provenance
 from medprobe.benchmarks._formats import (
-    LoadError, RawRow, RowError, file_sha256, is_saved_dataset, read_file, read_hf, read_image_folder, to_image_refs,
+    LoadError, RawRow, RowError, Table, file_sha256, is_saved_dataset, read_file, read_hf, read_image_folder, to_image_refs,
 )
 from medprobe.medimage.view import COLUMNS as VIEW_COLUMNS, with_row_view
 from medprobe.types import AnswerType, ImageView, Sample, Scalar
@@ -129,6 +129,16 @@ def collect(rows: Iterable[RawRow], convert: Callable[[dict[str, Any]], Sample |
         if sample is not None:
             samples.append(sample)
     return samples, errors
+
+
+def limit_filter(options: LoadOptions) -> dict:
+    return {"limit": options.limit} if options.limit is not None else {}
+
+
+def table_provenance(benchmark: str, source: str, table: Table, split: str, options: LoadOptions) -> Provenance:
+    """Provenance of rows read from `table`: the source as given, its sha256 or hub revision, split, limit."""
+    return Provenance(benchmark=benchmark, source=source, sha256=table.sha256, revision=table.revision, split=split,
+                      filters=limit_filter(options))
 
 
 def finish(samples: list[Sample], errors: list[str], provenance: Provenance) -> Loaded:

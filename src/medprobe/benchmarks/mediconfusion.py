@@ -28,7 +28,7 @@ from pathlib import Path
 
 from medprobe.benchmarks._base import BenchmarkSpec, LoadOptions, Loaded, Provenance
 from medprobe.benchmarks._formats import LoadError, RawRow, RowError, file_sha256
-from medprobe.benchmarks.custom import collect, finish, pick_split
+from medprobe.benchmarks.custom import collect, finish, limit_filter, pick_split
 from medprobe.scoring.mediconfusion import aggregate
 from medprobe.types import AnswerType, ImageRef, Sample
 
@@ -83,7 +83,7 @@ def load(options: LoadOptions) -> Loaded:
 
     samples, errors = collect(rows(), convert, options.limit)
     prov = Provenance(benchmark=SPEC.name, source=str(options.data), sha256=file_sha256(path), split=split,
-                      filters={"limit": options.limit} if options.limit is not None else {})
+                      filters=limit_filter(options))
     return finish(samples, errors, prov)
 
 

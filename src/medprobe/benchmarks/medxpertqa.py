@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from medprobe.benchmarks._base import BenchmarkSpec, LoadOptions, Loaded, Provenance
+from medprobe.benchmarks._base import BenchmarkSpec, LoadOptions, Loaded
 from medprobe.benchmarks._formats import LoadError, RowError, Table, file_sha256, read_file, read_hf, to_image_ref
-from medprobe.benchmarks.custom import collect, finish, pick_split
+from medprobe.benchmarks.custom import collect, finish, table_provenance, pick_split
 from medprobe.types import AnswerType, Sample
 
 HUB, CONFIG = "TsinghuaC3I/MedXpertQA", "MM"
@@ -56,8 +56,7 @@ def load(options: LoadOptions) -> Loaded:
                       metadata={k: v for k, v in meta.items() if v is not None})
 
     samples, errors = collect(table.rows, convert, options.limit)
-    prov = Provenance(benchmark=SPEC.name, source=source, sha256=table.sha256, revision=table.revision, split=split,
-                      filters={"limit": options.limit} if options.limit is not None else {})
+    prov = table_provenance(SPEC.name, source, table, split, options)
     return finish(samples, errors, prov)
 
 

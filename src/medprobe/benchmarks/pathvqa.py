@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from medprobe.benchmarks._base import BenchmarkSpec, LoadOptions, Loaded, Provenance
+from medprobe.benchmarks._base import BenchmarkSpec, LoadOptions, Loaded
 from medprobe.benchmarks._formats import read_hf, to_image_refs, with_index
-from medprobe.benchmarks.custom import collect, finish, infer_answer_type, infer_prompt_type, pick_split
+from medprobe.benchmarks.custom import collect, finish, table_provenance, infer_answer_type, infer_prompt_type, pick_split
 from medprobe.types import Sample
 
 HUB = "flaviagiammarino/path-vqa"
@@ -33,8 +33,7 @@ def load(options: LoadOptions) -> Loaded:
                       metadata={"modality": "pathology", "language": "en"})
 
     samples, errors = collect(with_index(table.rows), convert, options.limit)
-    prov = Provenance(benchmark=SPEC.name, source=source, sha256=table.sha256, revision=table.revision, split=split,
-                      filters={"limit": options.limit} if options.limit is not None else {})
+    prov = table_provenance(SPEC.name, source, table, split, options)
     return finish(samples, errors, prov)
 
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medprobe.benchmarks._base import BenchmarkSpec, LoadOptions, Loaded, Provenance
+from medprobe.benchmarks._base import BenchmarkSpec, LoadOptions, Loaded
 from medprobe.benchmarks._formats import RowError, Table, file_sha256, read_hf, read_json, to_image_ref, with_index
-from medprobe.benchmarks.custom import collect, finish, pick_split
+from medprobe.benchmarks.custom import collect, finish, table_provenance, pick_split
 from medprobe.scoring.probmed import aggregate, question_type
 from medprobe.types import AnswerType, Sample
 
@@ -59,8 +59,7 @@ def load(options: LoadOptions) -> Loaded:
                       answer_type=AnswerType.CLOSED, metadata={k: v for k, v in meta.items() if v is not None})
 
     samples, errors = collect(with_index(table.rows), convert, options.limit)
-    prov = Provenance(benchmark=SPEC.name, source=source, sha256=table.sha256, revision=table.revision, split=split,
-                      filters={"limit": options.limit} if options.limit is not None else {})
+    prov = table_provenance(SPEC.name, source, table, split, options)
     return finish(samples, errors, prov)
 
 

@@ -10,11 +10,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from medprobe.benchmarks._base import BenchmarkSpec, LoadOptions, Loaded, Provenance
+from medprobe.benchmarks._base import BenchmarkSpec, LoadOptions, Loaded
 from medprobe.benchmarks._formats import (
     LoadError, Table, file_sha256, is_saved_dataset, read_file, read_hf, to_image_ref,
 )
-from medprobe.benchmarks.custom import collect, finish, parse_answer_type, pick_split
+from medprobe.benchmarks.custom import collect, finish, parse_answer_type, pick_split, table_provenance
 from medprobe.types import Sample
 
 HUB = "BoKelvin/SLAKE"
@@ -42,9 +42,8 @@ def load(options: LoadOptions, lang: str) -> Loaded:
     table = Table(read_file(file), source, sha256=file_sha256(file)) if local else read_hf(source, split)
     convert = partial(_sample, name=name, lang=lang, split=split, root=root)
     samples, errors = collect(table.rows, convert, options.limit)
-    filters = {"q_lang": lang} | ({"limit": options.limit} if options.limit is not None else {})
-    prov = Provenance(benchmark=name, source=source, sha256=table.sha256, revision=table.revision, split=split,
-                      filters=filters)
+    prov = table_provenance(name, source, table, split, options)
+    prov = prov.model_copy(update={"filters": {"q_lang": lang, **prov.filters}})  # one language per benchmark
     return finish(samples, errors, prov)
 
 

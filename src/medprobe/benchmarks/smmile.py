@@ -29,7 +29,7 @@ from pathlib import Path
 
 from medprobe.benchmarks._base import BenchmarkSpec, LoadOptions, Loaded, Provenance
 from medprobe.benchmarks._formats import LoadError, RowError, file_sha256, read_csv, read_hf, to_image_ref
-from medprobe.benchmarks.custom import collect, finish, pick_split
+from medprobe.benchmarks.custom import collect, finish, limit_filter, table_provenance, pick_split
 from medprobe.prompts import LETTERS
 from medprobe.types import AnswerType, Message, Part, Sample
 
@@ -80,8 +80,7 @@ def _load(name: str, options: LoadOptions) -> Loaded:
         return Sample(**sample, options=tuple(unique), answer=gold, answer_type=AnswerType.MULTIPLE_CHOICE)
 
     samples, more = _collect(problems, convert, options.limit)
-    prov = Provenance(benchmark=name, source=source, sha256=table.sha256, revision=table.revision, split=split,
-                      filters={"limit": options.limit} if options.limit is not None else {})
+    prov = table_provenance(name, source, table, split, options)
     return finish(samples, errors + more, prov)
 
 
@@ -120,7 +119,7 @@ def _from_result_csv(name: str, path: Path, options: LoadOptions) -> Loaded:
     if not samples and errors:
         raise LoadError(f"{path} is not a SMMILE result CSV: {errors[0]}")
     prov = Provenance(benchmark=name, source=str(path), sha256=file_sha256(path), split="results",
-                      filters={"limit": options.limit} if options.limit is not None else {})
+                      filters=limit_filter(options))
     return finish(samples, errors, prov)
 
 

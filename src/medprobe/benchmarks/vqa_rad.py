@@ -10,7 +10,7 @@ from medprobe.benchmarks._formats import (
     file_sha256, read_hf, read_json, to_image_ref, to_image_refs, with_index,
 )
 from medprobe.benchmarks.custom import (
-    collect, finish, infer_answer_type, infer_prompt_type, parse_answer_type, pick_split,
+    collect, finish, infer_answer_type, infer_prompt_type, parse_answer_type, pick_split, table_provenance,
 )
 from medprobe.types import Sample
 
@@ -75,8 +75,7 @@ def _load_hf(source: str, options: LoadOptions) -> Loaded:
                       prompt_type=infer_prompt_type(question), metadata={"language": "en"})
 
     samples, errors = collect(with_index(table.rows), convert, options.limit)
-    prov = Provenance(benchmark=SPEC.name, source=source, sha256=table.sha256, revision=table.revision, split=split,
-                      filters={"limit": options.limit} if options.limit is not None else {})
+    prov = table_provenance(SPEC.name, source, table, split, options)
     return finish(samples, errors, prov)
 
 
