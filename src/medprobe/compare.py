@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import Field
 
 from medprobe import scoring
-from medprobe.stats import N_RESAMPLES, rng_for
+from medprobe.stats import N_RESAMPLES, bootstrap_ci, rng_for
 from medprobe.probes._kit import is_variant
 from medprobe.store import read_records
 from medprobe.types import Frozen, Outcome, Record
@@ -115,20 +115,9 @@ def mcnemar_exact(b: int, c: int) -> float:
 
 def paired_bootstrap(a: np.ndarray, b: np.ndarray, seed: int, name: str, n_resamples: int = N_RESAMPLES,
                      level: float = 0.95) -> tuple[float, float]:  # fmt: skip
-    """Percentile interval of mean(a) - mean(b), resampling items (rows of a and b together)."""
-    n = len(a)
-    if n == 0:
-        return (float("nan"), float("nan"))
-    rng = rng_for(seed, name)
-    d = a.astype(float) - b.astype(float)
-    diffs = np.empty(n_resamples)
-    chunk = max(1, 2_000_000 // n)
-    for start in range(0, n_resamples, chunk):
-        stop = min(n_resamples, start + chunk)
-        diffs[start:stop] = d[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
-    alpha = (1 - level) / 2
-    low, high = np.quantile(diffs, [alpha, 1 - alpha])
-    return float(low), float(high)
+    """Percentile interval of mean(a) - mean(b), resampling items (rows of a and b together): the
+    bootstrap of the mean of the per-item differences."""
+    return bootstrap_ci(a.astype(float) - b.astype(float), seed, name, n_resamples, level)
 
 
 def unpaired_bootstrap(a: np.ndarray, b: np.ndarray, seed: int, name: str, n_resamples: int = N_RESAMPLES,
