@@ -7,8 +7,13 @@ From a shell:     python tests/openai_server.py --port 0 --latency 0.2 --config 
 
 A script maps the last user text to an answer: a callable `fn(Received) -> str | Reply | None`, or a
 mapping {substring: answer} (first key found in the question wins), else `default`. None means a
-refused answer (content null, finish_reason "content_filter").
+refused answer (content null, finish_reason "content_filter"). A `Reply` adds a reasoning chain
+(sent as `reasoning_content`, like vLLM and SGLang; it spends max_tokens first, so a long chain ends
+with content null and finish_reason "length"), message fields set verbatim (`refusal`, a non-string
+`content`) and logprobs. `echo_key` answers with the Authorization key in every encoding an echo takes.
 Faults are `Fault` rules checked in order; the first whose index/match/times/rate all fit fires.
+GET /v1/models (what a preflight asks) checks `api_key` and lists `models`; with `models` None it
+answers 404, like a server with no models endpoint (it takes any name), and `models_status` forces a status.
 Handler work is kept tiny (one orjson parse, base64 + sha256 per image, a PIL header read) so one
 process serves well over 400 req/s of ~70 KB bodies on 2 cores.
 """
@@ -29,6 +34,7 @@ import select
 import subprocess
 import sys
 import threading
+import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -54,12 +60,20 @@ class Reply:
     logprobs: list[tuple[str, float, list[tuple[str, float]]]] | None = None
     #: send content as a list of {"type": "text"} parts instead of a string
     as_parts: bool = False
+    #: a reasoning chain, sent in `reasoning_key` and counted in usage.completion_tokens_details.reasoning_tokens
+    reasoning: str | None = None
+    reasoning_key: str = "reasoning_content"
+    #: message fields sent verbatim, overriding the computed ones: {"content": 42}, {"refusal": "I can't"}
+    message: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
 class Fault:
     """One fault rule. kind: an HTTP status (500, 429, 401, ...) or "hang", "non_json",
-    "no_choices", "drop" (close the connection without answering)."""
+    "no_choices", "empty_choices" (`choices: []`), "drop" (close the connection without answering),
+    "huge" (a valid reply of `size` bytes, with Content-Length) or "huge_stream" (the same, chunked,
+    written 64 KiB at a time so the server never holds it). In `message`, "{echo}" becomes the
+    received key in every encoding (`echoes`)."""
 
     kind: int | str
     index: int | Sequence[int] | None = None  # 0-based arrival index (or indexes) since the last reset
@@ -69,6 +83,7 @@ class Fault:
     retry_after: str | float | None = None  # Retry-After header value, sent verbatim (seconds or HTTP-date)
     message: str | None = None  # error message / garbage body; default per kind
     hang_s: float = 3600.0  # how long "hang" sleeps before answering normally
+    size: int = 10 * 2**20  # bytes of a "huge" reply
 
     @classmethod
     def of(cls, spec: Fault | Mapping[str, Any] | int | str) -> Fault:
@@ -111,19 +126,25 @@ class OpenAIServer:
 
     def __init__(self, script: Script = None, *, default: str = "yes", latency: float = 0.0, faults=(),
                  models: tuple[str, ...] | None = None, api_key: str | None = None, seed: int = 0,
-                 host: str = "127.0.0.1", port: int = 0, inspect_images: bool = True):
+                 host: str = "127.0.0.1", port: int = 0, inspect_images: bool = True,
+                 models_status: int | None = None):
         self.host, self.port = host, port
         #: decode and hash every image (tests); benchmarks turn it off so the server's own CPU
         #: time does not count against the client being measured
         self.inspect_images = inspect_images
         self.models, self.api_key, self.seed = models, api_key, seed
         self.reset(script, default=default, latency=latency, faults=faults)
+        #: answer GET /models with this status instead (404/405: a server with no models endpoint)
+        self.models_status = models_status
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- scripting (safe to call from the test thread: plain attribute swaps) --
     def reset(self, script: Script = None, *, default: str = "yes", latency: float = 0.0, faults=()) -> None:
         self.requests: list[Received] = []
+        #: GET /models requests seen (their Authorization headers)
+        self.model_queries: list[str | None] = []
+        self.models_status: int | None = None
         self.script, self.default, self.latency = script, default, latency
         self.set_faults(*faults)
         self._rng = random.Random(self.seed)
@@ -166,8 +187,16 @@ class OpenAIServer:
     async def _stats(self, _: web.Request) -> web.Response:
         return web.json_response(self.stats())
 
-    async def _models(self, _: web.Request) -> web.Response:
-        data = [{"id": m, "object": "model"} for m in (self.models or ("scripted",))]
+    async def _models(self, request: web.Request) -> web.Response:
+        auth = request.headers.get("Authorization")
+        self.model_queries.append(auth)
+        if self.models_status is not None:
+            return _error(self.models_status, "no such route")
+        if self.api_key is not None and auth != f"Bearer {self.api_key}":
+            return _error(401, f"Incorrect API key provided: {_bearer(auth)}")
+        if self.models is None:  # it answers to any model name, so it has no list that could exclude one
+            return _error(404, "this server serves any model name; set `models` to list some")
+        data = [{"id": m, "object": "model"} for m in self.models]
         return web.json_response({"object": "list", "data": data})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
@@ -218,16 +247,20 @@ class OpenAIServer:
             await asyncio.sleep(fault.hang_s)
             return web.Response(body=orjson.dumps(self._completion(rec)), content_type="application/json")
         if kind == "non_json":
-            return web.Response(text=fault.message or "<html><body>502 Bad Gateway</body></html>",
+            return web.Response(text=_echoed(fault.message, rec) or "<html><body>502 Bad Gateway</body></html>",
                                 content_type="text/html")
         if kind == "no_choices":
             return web.json_response({"id": f"chatcmpl-{rec.index}", "object": "chat.completion",
-                                      "message": fault.message or "upstream overloaded"})
+                                      "message": _echoed(fault.message, rec) or "upstream overloaded"})
+        if kind == "empty_choices":
+            return web.json_response({"id": f"chatcmpl-{rec.index}", "object": "chat.completion", "choices": []})
+        if kind in ("huge", "huge_stream"):
+            return await _huge(request, fault.size, stream=kind == "huge_stream")
         if kind == "drop":
             request.transport.close()  # the client sees a server disconnect, no status line
             raise asyncio.CancelledError  # stop aiohttp from writing to the closed transport
         status = int(kind)
-        message = fault.message or _DEFAULT_MESSAGES.get(status, "error").format(
+        message = _echoed(fault.message, rec) or _DEFAULT_MESSAGES.get(status, "error").format(
             key=_bearer(rec.auth), model=rec.model)
         headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
         return _error(status, message, headers)
@@ -237,9 +270,14 @@ class OpenAIServer:
         text, finish = reply.text, reply.finish_reason
         body = rec.body
         tokens = _TOKEN.findall(text) if text else []
+        thought = _TOKEN.findall(reply.reasoning) if reply.reasoning else []
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
-        if limit is not None and len(tokens) > limit:
-            tokens, finish = tokens[:limit], "length"
+        reasoning = reply.reasoning
+        if limit is not None and len(thought) >= limit:  # the chain spent every token: no answer at all
+            thought, tokens, text, finish = thought[:limit], [], None, "length"
+            reasoning = "".join(thought)
+        elif limit is not None and len(thought) + len(tokens) > limit:
+            tokens, finish = tokens[: limit - len(thought)], "length"
             text = "".join(tokens)
         finish = finish or ("content_filter" if text is None else "stop")
         logprobs = None
@@ -254,12 +292,17 @@ class OpenAIServer:
         if reply.as_parts and text is not None:
             content = [{"type": "text", "text": t} for t in (tokens or [text])]
         prompt_tokens = len(rec.question.split()) + 64 * rec.image_count
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        usage: dict[str, Any] = {"prompt_tokens": prompt_tokens, "completion_tokens": len(thought) + len(tokens),
+                                 "total_tokens": prompt_tokens + len(thought) + len(tokens)}
+        if reasoning is not None:
+            message[reply.reasoning_key] = reasoning
+            usage["completion_tokens_details"] = {"reasoning_tokens": len(thought)}
+        message.update(reply.message or {})
         return {
             "id": f"chatcmpl-{rec.index}", "object": "chat.completion", "created": 0, "model": rec.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                         "logprobs": logprobs, "finish_reason": finish}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(tokens),
-                      "total_tokens": prompt_tokens + len(tokens)},
+            "choices": [{"index": 0, "message": message, "logprobs": logprobs, "finish_reason": finish}],
+            "usage": usage,
         }
 
     def _answer(self, rec: Received) -> Reply:
@@ -335,6 +378,48 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 def _bearer(auth: str | None) -> str:
     return (auth or "").removeprefix("Bearer ")
+
+
+def echoes(secret: str) -> str:
+    """`secret` in every form an echo of a request can take (issue 8): verbatim, URL-encoded three
+    ways, JSON-escaped (`\\/` and `\\uXXXX`), spaced out, and base64 (alone, inside Basic auth, and
+    at each of the 3 offsets of a base64 group)."""
+    raw = secret.encode()
+    b64 = [base64.b64encode(pre + raw).decode() for pre in (b"", b"Bearer ", b"x", b"xy", b"user:")]
+    forms = [secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret), urllib.parse.quote_plus(secret),
+             orjson.dumps(secret).decode()[1:-1].replace("/", "\\/"), "".join(f"\\u{ord(c):04x}" for c in secret),
+             " ".join(secret), "\n".join(secret), *b64, base64.urlsafe_b64encode(raw).decode()]
+    return " | ".join(forms)
+
+
+def echo_key(rec: Received) -> str:
+    """A script that answers with the request's key in every encoding (an echoing proxy or model)."""
+    return "You sent: " + echoes(_bearer(rec.auth))
+
+
+def _echoed(message: str | None, rec: Received) -> str | None:
+    return message.replace("{echo}", echoes(_bearer(rec.auth))) if message else message
+
+
+async def _huge(request: web.Request, size: int, stream: bool) -> web.StreamResponse:
+    """A valid completion whose content makes the body `size` bytes."""
+    head = b'{"id": "chatcmpl-huge", "object": "chat.completion", "choices": [{"index": 0, "message": ' \
+           b'{"role": "assistant", "content": "'
+    tail = b'"}, "finish_reason": "stop"}]}'
+    filler = max(0, size - len(head) - len(tail))
+    if not stream:
+        return web.Response(body=head + b"x" * filler + tail, content_type="application/json")
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    await resp.write(head)
+    chunk = b"x" * 2**16
+    with contextlib.suppress(ConnectionError):  # the client stops reading at its cap and hangs up
+        for _ in range(filler // len(chunk)):
+            await resp.write(chunk)
+        await resp.write(b"x" * (filler % len(chunk)) + tail)
+        await resp.write_eof()
+    return resp
 
 
 def _inspect(rec: Received, images: bool = True) -> None:

@@ -22,7 +22,7 @@ from medprobe.backends.openai_compat import OpenAIBackend
 from medprobe.types import GenerationConfig, ImageRef, Message, Part, Request
 
 KEY_ENV = "MEDPROBE_TEST_KEY"
-KEY = "sk-planted-SECRET-0123456789abcdef"
+KEY = "Zq7/xR+2mW=pL9vKc4Tn8hJ3uB6yF1dS"  # no recognisable prefix: only the scrubber can find it
 VQA_RAD = Path(__file__).parents[2] / "shared/data/vqa_rad/images"
 
 
@@ -231,7 +231,7 @@ async def test_key_never_leaks(openai_server, make_backend):
 async def test_missing_key_env_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ValueError, match="Set OPENAI_API_KEY or pass --api-key-env NAME"):
-        OpenAIBackend(BackendConfig(provider="openai", model="gpt-4o"))
+        OpenAIBackend(BackendConfig(provider="openai", model="gpt-4o", api_key_env="OPENAI_API_KEY"))
     with pytest.raises(ValueError, match="Set NOPE_KEY"):
         OpenAIBackend(BackendConfig(provider="openai", model="m", base_urls=("http://127.0.0.1:1/v1",),
                                     api_key_env="NOPE_KEY"))

@@ -13,7 +13,8 @@ from scipy.stats import mannwhitneyu
 from medprobe import calibration_metrics as cm
 from medprobe.calibration import compute_calibration, logprob_confidence, parse_verbal_confidence
 from medprobe.card import model_card
-from medprobe.types import AnswerType, Generation, Record, Sample, TokenLogprob
+from medprobe.backends.likelihood import FLOOR, scored
+from medprobe.types import AnswerType, Generation, Record, Sample, Scoring, TokenLogprob
 
 CONF = np.array([0.9, 0.8, 0.7, 0.6, 0.3])
 OK = np.array([1, 1, 0, 1, 0])
@@ -153,3 +154,66 @@ def test_all_correct_gives_undefined_auroc_and_the_card_still_reads_it(tmp_path)
     run = make_run(tmp_path / "r", closed_samples(3), [_lp("yes", 0.9), _lp("yes", 0.8), _lp("yes", 0.7)])
     card = model_card(run)  # results.json (with a null AUROC) reads back
     assert next(f for f in card.figures if f.key == "accuracy_at_80").value == pytest.approx(1.0)
+
+
+def test_ece_bin_of_a_confidence_just_below_and_exactly_on_an_edge():
+    below = np.nextafter(0.9, 0)  # 0.8999999999999999: floor(below * 10) would round up into bin 9
+    conf = np.array([below, 0.9, np.nextafter(0.3, 0), 0.3, 0.0, 1.0, np.nextafter(1.0, 0)])
+    assert list(cm.equal_width_bin(conf)) == [8, 9, 2, 3, 0, 9, 9]  # on an edge: the bin above; 1.0: the last bin
+    # the two answers straddle the edge, so they are two bins: (|0 - below| + |1 - 0.9|) / 2, not |1/2 - 0.9|
+    assert cm.ece_equal_width(np.array([below, 0.9]), np.array([0, 1])) == pytest.approx(0.5)
+
+
+def _scored(kind: AnswerType, scores: dict[str, float], options=()) -> Record:
+    sample = Sample(id="s", benchmark="b", question="q", answer="B" if options else "yes", answer_type=kind,
+                    options=options)  # fmt: skip
+    return Record(sample=sample, generations=(Generation(text=max(scores, key=scores.get), option_scores=scores),))
+
+
+def test_option_scores_give_the_confidence_softmax_over_the_choices():
+    ln = math.log
+    mc = _scored(AnswerType.MULTIPLE_CHOICE, {"A": ln(0.1), "B": ln(0.35), "C": ln(0.05)}, options=("x", "y", "z"))
+    assert logprob_confidence(mc, "B") == pytest.approx(0.35 / 0.5)  # renormalised over the choices
+    assert logprob_confidence(mc, "b") == pytest.approx(0.7) and logprob_confidence(mc, "D") is None
+    closed = _scored(AnswerType.CLOSED, {"yes": FLOOR, "no": -0.5})  # "yes" absent from the server's top-k
+    assert logprob_confidence(closed, "no") == pytest.approx(1.0) and logprob_confidence(closed, "yes") < 1e-9
+
+
+def test_likelihood_mode_runs_report_calibration(tmp_path):
+    scoring = Scoring(mode="option-likelihood", choices=("yes", "no"), labels=("yes", "no"))
+    p = [0.9, 0.8, 0.3, 0.6, 0.7]  # P(yes); gold is yes, so the third answer ("no", confidence 0.7) is wrong
+    replies = [scored(scoring, [math.log(x), math.log(1 - x)]) for x in p]
+    run = make_run(tmp_path / "r", closed_samples(5), replies)
+    from medprobe.compare import load_run
+
+    section = compute_calibration(load_run(run).records, "strict")
+    (source,) = section.sources
+    assert section.available and section.note is None and (source.source, source.n) == ("logprob", 5)
+    assert source.mean_confidence == pytest.approx((0.9 + 0.8 + 0.7 + 0.6 + 0.7) / 5)
+    assert source.metric("brier").value == pytest.approx((0.01 + 0.04 + 0.49 + 0.16 + 0.09) / 5)
+    assert "option_scores" in source.rule
+
+
+def test_cli_next_token_mode_reports_calibration(tmp_path, openai_server):
+    import json
+
+    from openai_server import Reply
+    from test_e2e_cli import cli, make_cases
+
+    # the choice's score is its best token ("yes", not "yes" + " yes"): confidences 0.6 / 0.8 and 0.5 / 0.9,
+    # where the generate-mode rule on the same tokens (variants summed) would give 0.8 and 0.6
+    def reply(rec):
+        word, other, p, twin, q = ("no", "yes", 0.5, 0.1, 0.4) if "q1)" in rec.question else ("yes", "no", 0.6, 0.2, 0.2)
+        top = [(word, math.log(p)), (" " + word, math.log(twin)), (other, math.log(q))]
+        return Reply(word, logprobs=[(word, math.log(p), top)])
+
+    openai_server.set_script(reply)
+    out = tmp_path / "run"
+    cli("run", str(make_cases(tmp_path, 4)), "--model", "openai/tiny", "--base-url", openai_server.base_url,
+        "--answer-mode", "next-token", "--out", str(out))  # fmt: skip
+    calibration = json.loads((out / "results.json").read_text())["calibration"]
+    assert calibration["available"], calibration["note"]  # before: "not available: the backend returned no logprobs"
+    (source,) = calibration["sources"]
+    assert source["source"] == "logprob" and source["n"] == 4
+    assert source["mean_confidence"] == pytest.approx((0.75 * 3 + 0.5 / 0.9) / 4)  # q1 answers "no": wrong
+    assert next(m for m in source["metrics"] if m["name"] == "auroc")["value"] == pytest.approx(1.0)

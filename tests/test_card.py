@@ -4,6 +4,7 @@ preset; several runs give one column per model and a pairwise comparison; the JS
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from runfolders import closed_samples, make_run
@@ -34,11 +35,17 @@ def test_card_without_probes_says_not_run(run, tmp_path):
         assert f.status == "not_run" and f.note == f"not run: add --probe {probe}"
     ece = _figure(card, "ece")
     assert ece.status == "not_available" and "the backend returned no logprobs" in ece.note
-    assert {f.key for f in card.subgroups} >= {"closed", "modality=CT", "modality=MRI"}
+    # every sample is closed: a "closed" row would repeat the overall one, so there is none
+    assert {f.key for f in card.subgroups} == {"modality=CT", "modality=MRI"}
+    assert card.status == "complete" and card.coverage.startswith("coverage: ") and "10 answered" in card.coverage
+    assert acc.interval == "bootstrap by question, 1000 resamples, 95% percentile"  # the samples have no images
     result = CliRunner().invoke(app, ["card", str(run), "--out", str(tmp_path / "card")])
     assert result.exit_code == 0, result.output
     md = (tmp_path / "card" / "card.md").read_text()
     assert "not run: add --probe blind" in md and "not run: add --probe icl" in md and "n=10" in md
+    assert "status: complete; coverage: " in md and "Intervals: ¹ bootstrap by question" in md
+    assert not re.search(r"\d-\d", md.replace("vqa-rad", ""))  # ranges read "a to b", never "a-b"
+    assert "## verdicts" in md and "could not be parsed" in md  # 1 of 10 answers is invalid
     TrustCard.model_validate(json.loads((tmp_path / "card" / "card.json").read_text()))
 
 
@@ -73,7 +80,7 @@ def test_card_shows_hand_made_probe_results(run):
     from medprobe.card_markdown import render
 
     md = render(build_card([run]))
-    assert "20.0 (5.0-35.0) · n=36 · probe blind, preset strict" in md
+    assert "20.0 (5.0 to 35.0)¹ · n=36 · probe blind, preset strict" in md
 
 
 def test_several_runs_one_column_each_and_pairwise_compare(tmp_path, run):
@@ -95,9 +102,10 @@ def test_json_schema_is_stable():
     defs = schema["$defs"]
     assert set(schema["properties"]) == {"schema_version", "models", "comparisons"}
     assert set(defs["ModelCard"]["properties"]) == {"run_dir", "model", "benchmark", "split", "prompt",
-                                                   "headline_preset", "figures", "other_probe_figures", "subgroups"}  # fmt: skip
+                                                   "headline_preset", "status", "coverage", "figures",
+                                                   "other_probe_figures", "subgroups"}  # fmt: skip
     assert set(defs["Figure"]["properties"]) == {"key", "label", "status", "value", "ci_low", "ci_high", "n",
-                                                "protocol", "note"}  # fmt: skip
+                                                "protocol", "note", "interval"}  # fmt: skip
     assert set(defs["CardComparison"]["properties"]) == {"run_a", "run_b", "result", "note"}
 
 

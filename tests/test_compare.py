@@ -100,3 +100,30 @@ def test_cli_table_and_json(runs):
     assert data["b"] == 9 and data["c"] == 3 and data["mcnemar_p"] == pytest.approx(binomtest(9, 12).pvalue)
     other = json.loads(CliRunner().invoke(app, ["compare", *map(str, runs), "--json", "--preset", "llava-med"]).stdout)
     assert other["preset"] == "llava-med"
+
+
+def _strict_json(text: str):
+    """json.loads that refuses NaN and Infinity (Python's json accepts them; JSON does not)."""
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_nothing_to_compare_is_valid_json_and_exits_2(tmp_path):
+    samples = closed_samples(3)
+    a = make_run(tmp_path / "a", samples, ["yes", "no", "yes"], model="a")
+    b = make_run(tmp_path / "b", samples, [None, None, None], model="b")  # every request failed
+    done = CliRunner().invoke(app, ["compare", str(a), str(b), "--json"])
+    assert done.exit_code == 2  # before: exit 0 and NaN in the output
+    data = _strict_json(done.stdout)
+    assert data["n"] == 0 and data["errors_left_out"] == 3
+    assert data["accuracy_a"] is None and data["difference"] is None and data["paired_ci"] == {"low": None, "high": None}
+    assert "no item answered in both" in done.stderr and "3 shared item(s) with a failed request" in done.stderr
+    table = CliRunner().invoke(app, ["compare", str(a), str(b)])
+    assert table.exit_code == 2 and "n/a" in table.stdout
+
+
+def test_json_of_a_comparison_is_strict_json(runs):
+    done = CliRunner().invoke(app, ["compare", *map(str, runs), "--json"])
+    assert done.exit_code == 0 and _strict_json(done.stdout)["n"] == 40

@@ -36,9 +36,9 @@ def make_cases(folder: Path, n: int) -> Path:
     return path
 
 
-def cli(*args: str):
+def cli(*args: str, code: int = 0):
     result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == code, result.output
     return result
 
 
@@ -61,7 +61,7 @@ def test_faults_never_crash_or_drop_and_rerun_resumes(tmp_path, openai_server):
     args = ["run", str(cases), "--model", "openai/tiny", "--base-url", openai_server.base_url, "--concurrency", "4",
             "--timeout", "1", "--retries", "3", "--out", str(out)]  # fmt: skip
     start = time.monotonic()
-    result = cli(*args)
+    result = cli(*args, code=3)  # finished, but one sample ended in an error: partial
     assert time.monotonic() - start < 30
     recs = records(out)
     assert len(recs) == 12  # no sample dropped
@@ -71,18 +71,22 @@ def test_faults_never_crash_or_drop_and_rerun_resumes(tmp_path, openai_server):
     assert openai_server.count("q7)") == 4
     assert {r.model for r in openai_server.requests} == {"tiny"}  # the server gets NAME, not PROVIDER/NAME
     res = json.loads((out / "results.json").read_text())
-    assert res["counts"] == {"samples": 12, "answered": 11, "errors": 1, "error_reasons": {"retries exhausted": 1}}
+    assert res["counts"] == {"samples": 12, "answered": 11, "errors": 1, "error_reasons": {"bad_reply": 1}}
+    assert res["coverage"]["errors_by_kind"][0] | {"example": ""} == {"kind": "bad_reply", "count": 1,
+                                                                      "transient": True, "example": ""}
     strict = next(p for p in res["presets"] if p["preset"] == "strict")
     overall = next(m for m in strict["metrics"] if m["subset"] == "overall")
     assert overall["n"] == 11 and overall["correct"] == 10 and overall["wrong"] == 1
-    assert "errors: 1" in result.output
+    assert "errors: 1" in result.output and "re-run the same command to retry" in result.output
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["status"] == "complete" and manifest["benchmark"]["sha256"]
+    assert manifest["status"] == "partial" and manifest["benchmark"]["sha256"]
+    assert manifest["coverage"]["answered"] == 11 and manifest["coverage"]["errors"] == 1
 
     # same command again: only the failed request is sent (and now succeeds)
     openai_server.set_faults()
     before = len(openai_server.requests)
-    cli(*args)
+    cli(*args)  # exit 0: everything answered now
+    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
     assert [r.question for r in openai_server.requests[before:]] == [openai_server.requests[-1].question]
     assert "q7)" in openai_server.requests[-1].question
     assert all(r["text"] for r in records(out).values())
@@ -110,6 +114,7 @@ def test_a_different_run_in_the_same_folder_is_refused(tmp_path, openai_server):
     result = CliRunner().invoke(app, ["run", str(cases), "--model", "openai/b", "--base-url", openai_server.base_url,
                                       "--out", str(out)])  # fmt: skip
     assert result.exit_code == 2 and "already holds a different run" in result.output
+    assert 'model: "openai/a" -> "openai/b"' in " ".join(result.output.split())  # names the field that differs
 
 
 def test_api_key_is_sent_but_never_written(tmp_path, openai_server, monkeypatch):
@@ -123,9 +128,9 @@ def test_api_key_is_sent_but_never_written(tmp_path, openai_server, monkeypatch)
     assert {r.auth for r in openai_server.requests} == {f"Bearer {secret}"}
     monkeypatch.setenv("MY_KEY", secret + "-wrong")  # the server answers 401 and echoes the wrong key
     result = cli("run", str(cases), "--model", "openai/tiny", "--base-url", openai_server.base_url,
-                 "--api-key-env", "MY_KEY", "--out", str(bad))  # fmt: skip
-    assert all("MY_KEY" in r["error"] for r in records(bad).values())
-    for folder in (good, bad):
+                 "--api-key-env", "MY_KEY", "--out", str(bad), code=2)  # fmt: skip
+    assert "MY_KEY" in result.output and not bad.exists()  # refused before the fan-out: no run folder
+    for folder in (good,):
         for path in folder.rglob("*"):
             if path.is_file():
                 assert b"planted-SECRET" not in path.read_bytes(), path

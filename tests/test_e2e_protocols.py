@@ -96,7 +96,8 @@ def test_demo_runs_offline_and_baselines_are_honest(tmp_path):
         assert res["counts"] == {"samples": 15, "answered": 15, "errors": 0, "error_reasons": {}}
         manifest = json.loads((tmp_path / f"baseline-{kind}/manifest.json").read_text())
         assert manifest["benchmark"]["split"] == "test" and manifest["status"] == "complete"
-        assert (tmp_path / f"baseline-{kind}/summary.md").read_text().count("## preset") == 5
+        headline = (tmp_path / f"baseline-{kind}/summary.md").read_text().split("## headline", 1)[1].split("\n## ")[0]
+        assert headline.count("\n| `") == 5  # one headline row per preset
 
 
 def test_prior_learns_from_train_only_and_random_is_seeded(tmp_path):

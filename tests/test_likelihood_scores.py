@@ -13,3 +13,12 @@ def test_absent_choice_is_stored_as_a_finite_floor_and_round_trips():
     gen = scored(scoring, scores)
     assert gen.text == "no" and gen.option_scores == {"yes": FLOOR, "no": -0.5}
     assert Generation.model_validate_json(gen.model_dump_json()).option_scores == gen.option_scores
+
+
+def test_a_capitalised_first_token_is_its_choice_not_a_tie():
+    # "No" as the reply's first token must score the choice "no"; matched case-sensitively, both choices got
+    # the floor and the tie went to "yes"
+    scoring = Scoring(mode="next-token", choices=("yes", "no"), labels=("yes", "no"))
+    scores = from_top_logprobs(scoring, {"No": -0.1, " Yes": -2.5, "no": -3.0})
+    assert scores == [-2.5, -0.1]
+    assert scored(scoring, scores).text == "no"

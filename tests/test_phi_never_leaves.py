@@ -60,7 +60,7 @@ def test_planted_phi_stays_out_of_everything(tmp_path, openai_server, caplog):
     for model, extra in (("scripted/constant:yes", []), ("openai/tiny", ["--base-url", openai_server.base_url])):
         out = runs / model.split("/")[0]
         result = CliRunner().invoke(app, ["run", str(cases), "--model", model, *extra, "--out", str(out)])
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == 3, result.output  # partial: two samples fail by design
         outputs.append(result.output)
         assert "errors: 2" in result.output  # short.dcm and nopix.dcm fail per sample; the rest run
     sent = [str(r.body) + r.question for r in openai_server.requests]
@@ -75,7 +75,7 @@ def test_planted_phi_stays_out_of_a_subprocess_stdout_and_stderr(tmp_path):
     proc = subprocess.run([sys.executable, "-c", "from medprobe.cli import main; main()", "run", str(cases),
                            "--model", "scripted/constant:no", "--out", str(out)],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 3, proc.stderr  # partial: two samples fail by design
     assert_clean(planted, out, proc.stdout, proc.stderr)
 
 
@@ -93,8 +93,8 @@ def test_allowed_dicom_tags_enter_metadata_and_nothing_else(tmp_path):
     out = tmp_path / "runs" / "tags"
     result = CliRunner().invoke(app, ["run", str(cases), "--model", "scripted/constant:yes", "--dicom-tag", "Modality",
                                       "--dicom-tag", "BodyPartExamined", "--dicom-tag", "SliceThickness",
-                                      "--out", str(out)])  # fmt: skip
-    assert result.exit_code == 0, result.output
+                                      "--max-errors", "2", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output  # the two broken files are within --max-errors 2
     import json
 
     from medprobe.store import read_records

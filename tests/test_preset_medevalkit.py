@@ -4,8 +4,15 @@ Expected values follow alibaba-damo-academy/MedEvalKit utils/utils.py and the VQ
 `cal_metrics` flows, and were also checked against those official functions.
 """
 
+import json
+import shutil
+from pathlib import Path
+
 import pytest
 
+from medprobe import pipeline
+from medprobe.backends import BackendConfig
+from medprobe.scoring._base import NEAREST_OPTION
 from medprobe.scoring.medevalkit import MedEvalKit, extract_boxed_content, parse_response
 from medprobe.types import AnswerType, Outcome, Sample
 
@@ -83,13 +90,34 @@ def test_slake_rules(gold, kind, text, correct):
         ("B", "Pleural effusion", "pleural effusion", "option_text", True),
         ("C", "Answer: C", "C", "exact", True),
         ("A", "D", "D", "letter", False),
-        ("A", "I think it's pneumonia", "A", "similarity_fallback", True),
-        ("A", "E", "A", "similarity_fallback", True),  # out-of-range letter -> most similar option
+        ("A", "I think it's pneumonia", "A", NEAREST_OPTION, True),
+        ("A", "E", "A", NEAREST_OPTION, True),  # out-of-range letter -> most similar option
+        ("D", "no", "D", NEAREST_OPTION, True),  # "no" is most like "Normal": right by chance
     ],
 )
 def test_multiple_choice(gold, text, picked, method, correct):
     score = MedEvalKit().score(sample(gold, MC, "pmc-vqa", OPTIONS), text)
     assert (score.answer.value, score.answer.method, score.value) == (picked, method, float(correct))
+    assert score.answer.fallback is (method == NEAREST_OPTION)  # every nearest-option pick is marked
+
+
+def test_nearest_option_picks_are_counted_per_row_and_shown(tmp_path, monkeypatch):
+    image = next((Path(__file__).parent / "fixtures" / "vqa_rad" / "images").glob("*.jpg"))
+    shutil.copy(image, tmp_path / "x.jpg")
+    rows = [{"id": f"m{i}", "image": "x.jpg", "question": f"What is shown? ({i})", "options": list(OPTIONS), "answer": "D"}
+            for i in range(3)]  # fmt: skip
+    path = tmp_path / "mc.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setattr(pipeline, "default_presets", lambda: ["strict", "medevalkit"])
+    spec = pipeline.RunSpec(benchmark=str(path), backend=BackendConfig(provider="scripted", model="constant:no"))
+    res = pipeline.run(spec, tmp_path / "run")
+    kit, strict = res.preset("medevalkit").get(), res.preset("strict").get()
+    assert (kit.value, kit.fallback) == (1.0, 3)  # the official rule: 100%, all of it from the fallback
+    assert (strict.value, strict.invalid, strict.fallback) == (0.0, 3, 0)
+    summary = (tmp_path / "run" / "summary.md").read_text()
+    assert "| invalid | fallback | parser |" in summary
+    kit_row = next(line for line in summary.splitlines() if line.startswith("| `medevalkit` | overall |"))
+    assert kit_row.endswith("| 0 | 3 | medevalkit-rules |")  # invalid 0, fallback 3
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import math
 
 import pytest
 
+from medprobe.scoring._base import NEAREST_OPTION
 from medprobe.scoring.multimedeval import MultiMedEval, bleu1
 from medprobe.types import AnswerType, Outcome, Sample
 
@@ -93,22 +94,26 @@ def test_bleu1_matches_torchmetrics_definition(pred, ref, expected):
 
 
 @pytest.mark.parametrize(
-    ("gold", "text", "letter"),
+    ("gold", "text", "letter", "fallback"),
     [
-        ("B", "B", "B"),  # "b" matches option "b pleural effusion"
-        ("A", "A. Pneumonia", "A"),
-        ("B", "Pleural effusion", "B"),
-        ("B", "Effusion", "B"),
-        ("D", "D", "D"),
+        ("B", "B", "B", False),  # "b" matches option "b pleural effusion"
+        ("A", "A. Pneumonia", "A", False),
+        ("B", "Pleural effusion", "B", False),
+        ("B", "Answer: B", "B", False),
+        # the reply names no option: only the similarity picked one (marked as a nearest-option pick)
+        ("B", "Effusion", "B", True),
+        ("D", "D", "D", False),
         # tie (0.2 each for "pneumonia" and "c pneumothorax"): the first option wins
-        ("C", "The answer is pneumothorax, not pneumonia", "A"),
+        ("C", "The answer is pneumothorax, not pneumonia", "A", True),
     ],
 )
-def test_multiple_choice_best_bleu1_option(gold, text, letter):
+def test_multiple_choice_best_bleu1_option(gold, text, letter, fallback):
     score = MultiMedEval().score(sample(gold, MC, OPTIONS), text)
     assert score.answer.value == letter
     assert score.value == float(letter == gold)
     assert score.parser == "multimedeval-bleu1"
+    assert score.answer.fallback is fallback
+    assert score.answer.method == (NEAREST_OPTION if fallback else "max_bleu1")
 
 
 @pytest.mark.parametrize(

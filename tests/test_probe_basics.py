@@ -136,7 +136,8 @@ def test_permute_variants_move_the_gold():
 
     sample = Sample(id="x", benchmark="b", question="q", options=("a", "b", "c", "d"), answer="B",
                     answer_type=AnswerType.MULTIPLE_CHOICE)
-    out = probes.derive([ProbeSpec.parse("permute")], [sample])
+    out = probes.derive([ProbeSpec.parse("permute")], [sample]).samples
     assert [(v.options, v.answer) for v in out] == [
         (("b", "c", "d", "a"), "A"), (("c", "d", "a", "b"), "D"), (("d", "a", "b", "c"), "C")]
-    assert {v.metadata["parent_id"] for v in out} == {"x"} and out[0].id == "x~permute:rot1"
+    assert {v.variant_of.parent_id for v in out} == {"x"} and out[0].id == "x~permute:rot1"
+    assert out[0].variant_of.detail == {"rotation": 1} and out[0].metadata == {}

@@ -33,7 +33,7 @@ def test_negate_twins_have_the_right_golds():
                 answer_type=AnswerType.MULTIPLE_CHOICE)
     ct = sample("c", "Is this a CT scan?", "yes", modality="CT", organ="CHEST")
     finding = sample("f", "Is the lung clear?", "yes", image="b.png", organ="CHEST")  # never substituted
-    out = {v.id: v for v in probes.derive([ProbeSpec.parse("negate")], [mc, ct, finding], seed=3)}
+    out = {v.id: v for v in probes.derive([ProbeSpec.parse("negate")], [mc, ct, finding], seed=3).samples}
     assert out["m~negate:mc:A"].answer == "no" and out["m~negate:mc:B"].answer == "yes"
     assert out["m~negate:mc:B"].question.endswith('Is the answer "Coronal"?')
     assert out["m~negate:mc:A"].answer_type is CLOSED and out["m~negate:mc:A"].options == ()
@@ -106,15 +106,15 @@ def test_paraphrase_on_demo_uses_dataset_rephrasings(tmp_path):
 def test_icl_orders_demonstrations_as_specified():
     train = load("vqa-rad-demo").samples
     query = next(s for s in train if s.split == "test")
-    out = {v.metadata["variant"]: v for v in probes.derive([ProbeSpec.parse("icl:k=2")], [query], train=train)}
+    out = {v.variant_of.variant: v for v in probes.derive([ProbeSpec.parse("icl:k=2")], [query], train=train).samples}
     first, last = out["similar_first"], out["similar_last"]
-    ids_first = first.metadata["demonstrations"].split(",")
-    assert last.metadata["demonstrations"].split(",") == ids_first[::-1]
+    ids_first = first.variant_of.detail["demonstrations"].split(",")
+    assert last.variant_of.detail["demonstrations"].split(",") == ids_first[::-1]
     assert [m.role for m in first.history] == ["user", "assistant", "user", "assistant"]
     by_id = {s.id: s for s in train}
     assert first.history[1].content[0].text == by_id[ids_first[0]].answer  # most similar first
     assert first.history[0].content[0].image == by_id[ids_first[0]].images[0]
-    irr = out["irrelevant"].metadata["demonstrations"].split(",")
+    irr = out["irrelevant"].variant_of.detail["demonstrations"].split(",")
     assert irr[1:] == ids_first[::-1] and by_id[irr[0]].metadata["organ"] != query.metadata["organ"]
     assert all(query.images[0] not in by_id[i].images for i in ids_first + irr)
 

@@ -2,10 +2,15 @@
 
 Confidence per answered sample comes from up to three sources (each reported separately):
 
-* ``logprob`` (rule ``LOGPROB_RULE``). If the generation carries per-option scores in the field
-  ``option_logprobs`` (a mapping label -> log-likelihood, e.g. {"A": -0.2, "B": -1.9} or
-  {"yes": ..., "no": ...}, as the local backends' option-likelihood mode returns), the confidence is
-  the softmax probability of the parsed answer over those labels. Otherwise, for closed (yes/no) and
+* ``logprob`` (rule ``LOGPROB_RULE``). If the generation carries per-choice scores in
+  `Generation.option_scores` (label -> log-likelihood, e.g. {"A": -0.2, "B": -1.9} or {"yes": ...,
+  "no": ...}: what `--answer-mode next-token` and `option-likelihood` store, from the openai, hf and
+  vllm backends), the confidence is the softmax over the choices' scores, at the parsed answer:
+  exp(s_answer) / sum_c exp(s_c). In next-token mode the scores are first-token log-probabilities,
+  so this is the probability of the answer renormalised over the choices; in option-likelihood mode
+  they are mean per-token log-likelihoods, so it is the answer's share of the choices' geometric-mean
+  token probabilities. A choice the server did not list gets the stored floor (probability ~0); an
+  answer that is not one of the labels has no confidence. Otherwise, for closed (yes/no) and
   multiple-choice answers: the first reply token that is an answer label ("Yes", " no", "B", "(C",
   case and punctuation ignored); if it carries `top` alternatives, the softmax over the alternatives
   that are answer labels (variants of one label, e.g. "Yes" and " yes", are summed), probability of
@@ -34,13 +39,15 @@ from pydantic import Field
 
 from medprobe import calibration_metrics as cm
 from medprobe import scoring
+from medprobe.reasoning import answer_start, split_generation
 from medprobe.stats import N_RESAMPLES, rng_for
 from medprobe.types import AnswerType, Frozen, Generation, Outcome, Record
 
 Source = Literal["logprob", "verbal", "agreement"]
 NO_LOGPROBS = "not available: the backend returned no logprobs"
-LOGPROB_RULE = ("option_logprobs softmax if present; else closed/MC: softmax over answer-label alternatives in "
-                "top_logprobs at the first answer-label token (or its own probability); open: exp(sum logprobs)")  # fmt: skip
+LOGPROB_RULE = ("option_scores (answer modes next-token / option-likelihood): softmax over the choices at the parsed "
+                "answer; else closed/MC: softmax over answer-label alternatives in top_logprobs at the first "
+                "answer-label token (or its own probability); open: exp(sum logprobs)")  # fmt: skip
 RULES: dict[str, str] = {
     "logprob": LOGPROB_RULE,
     "verbal": "stated 'Confidence: NN' (0-100) / 100, last one in the reply",
@@ -128,17 +135,17 @@ def logprob_confidence(record: Record, answer: str | None) -> float | None:
     if gen is None or answer is None:
         return None
     target = answer.strip().lower()
-    options = getattr(gen, "option_logprobs", None)
-    if options:
-        return _softmax_of(target, {str(k).strip().lower(): float(v) for k, v in dict(options).items()})
+    if gen.option_scores:
+        return _softmax_of(target, {k.strip().lower(): float(v) for k, v in gen.option_scores.items()})
     if not gen.logprobs:
         return None
+    tokens = gen.logprobs[answer_start([t.token for t in gen.logprobs]):]  # the answer's tokens, after any chain
     sample = record.sample
     if sample.answer_type is AnswerType.OPEN or (sample.answer_type is AnswerType.CLOSED and target not in ("yes", "no")):
-        return math.exp(sum(t.logprob for t in gen.logprobs))
+        return math.exp(sum(t.logprob for t in tokens))
     n_options = len(sample.options) or 26
     labels = {"yes", "no"} if sample.answer_type is AnswerType.CLOSED else set(_LETTERS[:n_options].lower())
-    for tok in gen.logprobs:
+    for tok in tokens:
         if _label(tok.token) in labels:
             if tok.top:
                 return _softmax_of(target, _merge(((tok.token, tok.logprob), *tok.top), labels))
@@ -166,12 +173,10 @@ def _summarise(source: Source, conf: np.ndarray, correct: np.ndarray, missing: i
 def compute_calibration(records: Sequence[Record], preset: str, seed: int = 0,
                         agreement: Mapping[str, float] | None = None) -> CalibrationSection:  # fmt: skip
     """Calibration of answered, unprobed records under `preset`, for every confidence source present."""
-    from medprobe.probes._kit import is_variant
-
     rule = scoring.get(preset)
-    rows = [r for r in records if r.answered and not is_variant(r.sample) and rule.applies(r.sample)]
-    has_logprobs = any(r.final.logprobs or getattr(r.final, "option_logprobs", None) for r in rows)  # type: ignore[union-attr]
-    verbal = {r.sample.id: parse_verbal_confidence(r.final.text) for r in rows}  # type: ignore[union-attr]
+    rows = [r for r in records if r.answered and not r.sample.is_variant and rule.applies(r.sample)]
+    has_logprobs = any(r.final.logprobs or r.final.option_scores for r in rows)  # type: ignore[union-attr]
+    verbal = {r.sample.id: parse_verbal_confidence(split_generation(r.final).answer) for r in rows}  # type: ignore[arg-type]
     agreement = agreement or {}
     if not has_logprobs and not any(v is not None for v in verbal.values()) and not any(r.sample.id in agreement for r in rows):
         return CalibrationSection(available=False, preset=preset,
@@ -179,7 +184,7 @@ def compute_calibration(records: Sequence[Record], preset: str, seed: int = 0,
     confidences: dict[str, list[float | None]] = {"logprob": [], "verbal": [], "agreement": []}
     correct = []
     for r in rows:
-        score = rule.score(r.sample, r.final.text)  # type: ignore[union-attr]
+        score = rule.score_generation(r.sample, r.final)
         correct.append(score.outcome == Outcome.CORRECT)
         confidences["logprob"].append(logprob_confidence(r, score.answer.value) if has_logprobs else None)
         confidences["verbal"].append(verbal[r.sample.id])

@@ -23,8 +23,15 @@ def ece_equal_width(conf: np.ndarray, correct: np.ndarray, bins: int = N_BINS) -
     bin is closed): sum over bins of (n_bin / n) * |accuracy_bin - mean confidence_bin|."""
     if len(conf) == 0:
         return float("nan")
-    which = np.minimum((conf * bins).astype(int), bins - 1)
-    return _ece(which, conf, correct, bins)
+    return _ece(equal_width_bin(conf, bins), conf, correct, bins)
+
+
+def equal_width_bin(conf: np.ndarray, bins: int = N_BINS) -> np.ndarray:
+    """Bin index of each confidence: b such that edge_b <= conf < edge_b+1, edge_b = b / B as a float.
+    Compared with the edges, never floor(conf * B): that product rounds, and put 0.8999999999999999
+    (just below 0.9) into the 0.9 bin. A confidence exactly on an edge belongs to the bin above it."""
+    edges = np.arange(bins + 1) / bins
+    return np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, bins - 1)
 
 
 def ece_equal_mass(conf: np.ndarray, correct: np.ndarray, bins: int = N_BINS) -> float:

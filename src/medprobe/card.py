@@ -2,9 +2,10 @@
 
 `medprobe card RUN [RUN ...]` reads each run's results.json (accuracy rows, the `probes` list the
 probes write, the `calibration` section) and builds one `TrustCard` (card.json, schema below) and
-its Markdown (card.md, one column per model). A figure whose probe did not run says so and how to
-get it ("not run: add --probe blind"), never a blank. Runs that share items are compared pairwise
-(paired bootstrap + exact McNemar, see medprobe.compare).
+its Markdown (card.md, one column per model: medprobe.card_markdown). A figure whose probe did not
+run says so and how to get it ("not run: add --probe blind"), never a blank; every figure names its
+interval method. Runs that share items are compared pairwise (paired bootstrap + exact McNemar, see
+medprobe.compare).
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, ValidationError
 
+from medprobe import clusters
 from medprobe.calibration import CalibrationSection
 from medprobe.compare import CompareResult, compare_runs, load_run
+from medprobe.manifest import Manifest
+from medprobe.metrics import Metric, distinct_rows
 from medprobe.probes._base import ProbeMetric, ProbeResult
-from medprobe.results import Metric, PresetResult
-from medprobe.stats import bootstrap_ci
+from medprobe.reasoning_figures import ReasoningSection
+from medprobe.results import Results
+from medprobe.stats import bootstrap_ci, interval_method
 from medprobe.store import RESULTS, read_manifest
 from medprobe.types import Frozen
 
@@ -35,6 +40,7 @@ PROBE_FIGURES: tuple[tuple[str, str, str, str], ...] = (
     ("negation_twin_accuracy", "negation-twin accuracy", "negate", "negation_twin_accuracy"),
     ("confusion_rate", "paired-image confusion rate", "pair", "confusion_rate"),
     ("icl_gain", "ICL gain (k-shot - zero-shot)", "icl", "icl_gain"),
+    ("think_gain", "thinking gain (reasoning on - off)", "think", "think_gain"),
 )
 #: calibration sources in order of preference for the card's ECE and selective accuracy
 CALIBRATION_SOURCES = ("logprob", "verbal", "agreement")
@@ -52,6 +58,8 @@ class Figure(Frozen):
     n: int | None = Field(None, description="items / pairs the figure is computed on")
     protocol: str = Field(description="preset, probe or calibration method the figure comes from")
     note: str | None = Field(None, description="why a figure is missing, or what limits it")
+    interval: str | None = Field(None, description="how ci_low/ci_high were computed, e.g. 'cluster bootstrap by "
+                                 "image, 1000 resamples, 95% percentile'")
 
 
 class ModelCard(Frozen):
@@ -61,9 +69,12 @@ class ModelCard(Frozen):
     split: str
     prompt: str
     headline_preset: str
+    status: str | None = Field(None, description="the run's status (manifest.json): complete, partial, stopped, ...")
+    coverage: str | None = Field(None, description="the coverage line: rows, skipped, answered, invalid, errors by kind")
     figures: tuple[Figure, ...] = Field(description="the fixed figure list, in card order")
     other_probe_figures: tuple[Figure, ...] = Field((), description="further headline figures the probes reported")
-    subgroups: tuple[Figure, ...] = Field((), description="answer-type and metadata subgroup rows of the headline preset")
+    subgroups: tuple[Figure, ...] = Field((), description="answer-type and metadata subgroup rows of the headline "
+                                          "preset, without rows that repeat another (medprobe.metrics.distinct_rows)")
 
 
 class CardComparison(Frozen):
@@ -86,22 +97,26 @@ def _read_results(run_dir: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _metric_figure(m: Metric, key: str, label: str) -> Figure:
+def _metric_figure(m: Metric, key: str, label: str, metric: str | None = None) -> Figure:
     return Figure(key=key, label=label, status="ok", value=m.value, ci_low=m.ci_low, ci_high=m.ci_high, n=m.n,
-                  protocol=f"preset {m.preset} ({m.metric})")  # fmt: skip
+                  protocol=f"preset {m.preset} ({metric or m.metric})", interval=m.interval)  # fmt: skip
 
 
 def _invalid_figure(m: Metric, seed: int) -> Figure:
     flags = np.zeros(m.n)
     flags[: m.invalid] = 1
+    # only the counts are in results.json, so this interval resamples questions, not images
     low, high = bootstrap_ci(flags, seed, f"card/{m.preset}/invalid_rate")
     return Figure(key="invalid_rate", label="invalid-answer rate", status="ok", value=m.invalid / m.n if m.n else None,
-                  ci_low=low, ci_high=high, n=m.n, protocol=f"preset {m.preset} parsers {', '.join(m.parsers)}")  # fmt: skip
+                  ci_low=low, ci_high=high, n=m.n, protocol=f"preset {m.preset} parsers {', '.join(m.parsers)}",
+                  interval=interval_method())  # fmt: skip
 
 
 def _probe_metric_figure(pm: ProbeMetric, key: str, label: str) -> Figure:
+    # probe deltas are bootstrapped over parent questions (medprobe.probes._kit.metric)
     return Figure(key=key, label=label, status="ok", value=pm.value, ci_low=pm.ci_low, ci_high=pm.ci_high, n=pm.n,
-                  protocol=f"probe {pm.probe}, preset {pm.preset}")  # fmt: skip
+                  protocol=f"probe {pm.probe}, preset {pm.preset}",
+                  interval=interval_method() if pm.ci_low is not None else None)  # fmt: skip
 
 
 def _pick(metrics: list[ProbeMetric], preset: str) -> ProbeMetric:
@@ -159,72 +174,89 @@ def _calibration_figures(section: CalibrationSection | None) -> list[Figure]:
         m = source.metric(name)
         bins = f", {source.bins} bins" if name == "ece" else ""
         out.append(Figure(key=key, label=label, status="ok", value=m.value, ci_low=m.ci_low, ci_high=m.ci_high,
-                          n=source.n, protocol=f"calibration {source.source} confidence, preset {section.preset}{bins}"))  # fmt: skip
+                          n=source.n, protocol=f"calibration {source.source} confidence, preset {section.preset}{bins}",
+                          interval=interval_method()))  # fmt: skip  (calibration resamples items)
     return out
 
 
+def _share_figure(key: str, label: str, hits: int, n: int, seed: int, protocol: str) -> Figure:
+    flags = np.zeros(n)
+    flags[:hits] = 1
+    low, high = bootstrap_ci(flags, seed, f"card/{key}")
+    return Figure(key=key, label=label, status="ok", value=hits / n if n else None, ci_low=low, ci_high=high, n=n,
+                  protocol=protocol, interval=interval_method())  # fmt: skip
+
+
+def _reasoning_figures(section: ReasoningSection | None, seed: int) -> list[Figure]:
+    """Share of answers with a reasoning chain, and share cut off inside it (medprobe.reasoning_figures)."""
+    labels = (("reasoning_share", "answers with a reasoning chain"),
+              ("reasoning_cut_off", "answers cut off inside the chain (unfinished_reasoning)"))
+    if section is None:
+        return [Figure(key=k, label=lbl, status="not_available", protocol="reasoning",
+                       note="not available: no reasoning chain in any answer") for k, lbl in labels]  # fmt: skip
+    unit = f"median {section.length.median:,.0f} {section.unit}" if section.length else section.unit
+    return [_share_figure(labels[0][0], labels[0][1], section.with_chain, section.n, seed, f"reasoning ({unit})"),
+            _share_figure(labels[1][0], labels[1][1], section.cut_off, section.n, seed,
+                          f"reasoning, preset {section.preset}")]  # fmt: skip
+
+
 def model_card(run_dir: Path, preset: str | None = None) -> ModelCard:
-    """The card column of one run."""
+    """The card column of one run folder (its manifest.json and results.json)."""
     manifest = read_manifest(run_dir)
     data = _read_results(run_dir)
     try:
-        presets = [PresetResult.model_validate(p) for p in data.get("presets", [])]
-        probes = {p.probe: p for p in (ProbeResult.model_validate(x) for x in data.get("probes") or [])}
-        calibration = CalibrationSection.model_validate(data["calibration"]) if data.get("calibration") else None
+        results = Results.model_validate(data)
     except ValidationError as exc:
         raise ValueError(f"{run_dir / RESULTS} does not match this medprobe version ({exc.error_count()} errors); "
                          f"re-score it with `medprobe score {run_dir}`.") from None  # fmt: skip
+    return card_for(results, manifest, run_dir, preset)
+
+
+def card_for(results: Results, manifest: Manifest, run_dir: Path, preset: str | None = None) -> ModelCard:
+    """The card column of one run's results (in memory: summary.md is written before results.json is read)."""
+    presets = list(results.presets)
     if not presets:
         raise ValueError(f"{run_dir / RESULTS} has no scored presets; run `medprobe score {run_dir}`.")
+    probes = {p.probe: p for p in results.probes}
     names = [p.preset for p in presets]
-    wanted = preset or manifest.get("default_preset") or names[0]
+    wanted = preset or manifest.default_preset or names[0]
     if preset and preset not in names:
         raise ValueError(f"preset {preset!r} not in {run_dir / RESULTS}; have {', '.join(names)}.")
     head = presets[names.index(wanted)] if wanted in names else presets[0]
-    seed = int(data.get("seed", 0))
     figures: list[Figure] = []
     try:
         overall = head.get("overall")
-        figures += [_metric_figure(overall, "accuracy", f"headline {overall.metric}"), _invalid_figure(overall, seed)]
+        figures += [_metric_figure(overall, "accuracy", f"headline {overall.metric}"),
+                    _invalid_figure(overall, results.seed)]  # fmt: skip
     except KeyError:
         figures += [Figure(key=k, label=k, status="not_available", protocol=f"preset {head.preset}",
                            note=f"not available: preset {head.preset} scored no items of this benchmark")
                     for k in ("accuracy", "invalid_rate")]  # fmt: skip
     main, others = _probe_figures(probes, head.preset)
-    figures += main + _calibration_figures(calibration)
-    subgroups = tuple(_metric_figure(m, m.subset, f"{m.subset} {m.metric}") for m in head.metrics if m.subset != "overall")
-    bench = manifest.get("benchmark", {})
-    backend = manifest.get("backend", {})
+    figures += main + _calibration_figures(results.calibration) + _reasoning_figures(results.reasoning, results.seed)
+    subgroups = tuple(_metric_figure(m, m.subset, f"{m.subset} {label}", label)
+                      for label, m in distinct_rows(head.metrics) if m.subset != "overall")  # fmt: skip
+    bench = manifest.benchmark
     return ModelCard(
-        run_dir=str(run_dir), model=f"{backend.get('provider')}/{backend.get('model')}",
+        run_dir=str(run_dir), model=manifest.model_name,
         benchmark=str(bench.get("benchmark")), split=str(bench.get("split")),
-        prompt=f"{manifest.get('prompt', {}).get('name')} ({manifest.get('prompt', {}).get('hash')})",
-        headline_preset=head.preset, figures=tuple(figures), other_probe_figures=tuple(others), subgroups=subgroups,
+        prompt=f"{manifest.prompt.name} ({manifest.prompt.hash})", headline_preset=head.preset,
+        status=str(manifest.status), coverage=results.coverage.line() if results.coverage else None,
+        figures=tuple(figures), other_probe_figures=tuple(others), subgroups=subgroups,
     )  # fmt: skip
 
 
-def build_card(run_dirs: list[Path], preset: str | None = None) -> TrustCard:
-    """One card over several runs, with a pairwise comparison wherever two runs share items."""
+def build_card(run_dirs: list[Path], preset: str | None = None, cluster: str | None = clusters.DEFAULT) -> TrustCard:
+    """One card over several runs, with a pairwise comparison wherever two runs share items (its
+    interval resamples `cluster`, medprobe.clusters)."""
     models = [model_card(d, preset) for d in run_dirs]
     comparisons = []
     if len(run_dirs) > 1:
         loaded = {d: load_run(d) for d in run_dirs}
         for (da, ma), (db, mb) in itertools.combinations(zip(run_dirs, models), 2):
             try:
-                result = compare_runs(loaded[da], loaded[db], preset or ma.headline_preset)
+                result = compare_runs(loaded[da], loaded[db], preset or ma.headline_preset, cluster=cluster)
                 comparisons.append(CardComparison(run_a=ma.model, run_b=mb.model, result=result))
             except ValueError as exc:
                 comparisons.append(CardComparison(run_a=ma.model, run_b=mb.model, note=f"not compared: {exc}"))
     return TrustCard(models=tuple(models), comparisons=tuple(comparisons))
-
-
-def write_card(card: TrustCard, out: Path) -> tuple[Path, Path]:
-    """Write card.json and card.md into `out`; returns their paths."""
-    from medprobe.card_markdown import render
-    from medprobe.store import write_json
-
-    out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out / "card.json", out / "card.md"
-    write_json(json_path, card.model_dump(mode="json"))
-    md_path.write_text(render(card), encoding="utf-8")
-    return json_path, md_path

@@ -20,6 +20,12 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _storage_fail(exc: Exception) -> None:
+    """Read-only folder, full disk, damaged records.sqlite: the message says what is safe; exit 6."""
+    typer.secho(f"error: {exc}", fg="red", err=True)
+    raise typer.Exit(6)
+
+
 def _progress_bar():
     """A rich progress bar fed by the runner's Counts callback; returns (context, callback)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -75,20 +81,25 @@ def run(
     seed: Annotated[int, Opt(help="seed for baselines and bootstrap intervals")] = 0,
     preset: Annotated[Optional[str], Opt(help="preset shown in the table (all are computed)")] = None,
     allow_outside_root: Annotated[bool, Opt(help="allow image paths outside the dataset folder")] = False,
+    fetch_images: Annotated[bool, Opt(help="download http(s) image URLs of the data (cached in the run folder); without it they are sample errors")] = False,
     window: Annotated[Optional[str], Opt(help="DICOM/NIfTI window: lung, mediastinum, soft_tissue, bone, brain, dicom, minmax or CENTER,WIDTH (a row's 'window' column overrides)")] = None,
     slice_: Annotated[Optional[str], Opt("--slice", help="DICOM series/multi-frame or NIfTI slice: middle, an index, or a fraction like 0.25")] = None,
     montage: Annotated[Optional[int], Opt(min=1, max=64, help="tile K evenly spaced slices into one image")] = None,
     plane: Annotated[Optional[str], Opt(help="NIfTI plane: axial, coronal or sagittal (after RAS reorientation)")] = None,
     dicom_tag: Annotated[Optional[list[str]], Opt(help="copy a non-identifying DICOM field into metadata, repeatable: Modality, BodyPartExamined, ViewPosition, ImageLaterality, Laterality, SliceThickness")] = None,
     backend_option: Annotated[Optional[list[str]], Opt("--backend-option", "-O", help="KEY=VALUE for the backend, repeatable: batch_size=8, device=cuda, dtype=bfloat16, tensor_parallel_size=2, max_model_len=4096, gpu_memory_utilization=0.9, load_format=dummy (see docs/scale-out.md)")] = None,
-    probe: Annotated[Optional[list[str]], Opt(help="reliability probe, repeatable: blind, corrupt, permute, negate, pair, paraphrase, repeat, icl; options as NAME:ITEM,KEY=VALUE@LEVELS, e.g. corrupt:gaussian_noise,jpeg@3,5 or repeat:k=5,t=0.7 (docs/probes.md)")] = None,
+    probe: Annotated[Optional[list[str]], Opt(help="reliability probe, repeatable: blind, corrupt, permute, negate, pair, paraphrase, repeat, icl, think; options as NAME:ITEM,KEY=VALUE@LEVELS, e.g. corrupt:gaussian_noise,jpeg@3,5 or repeat:k=5,t=0.7 (docs/probes.md)")] = None,
     answer_mode: Annotated[str, Opt(help="generate | next-token | option-likelihood (likelihood modes need hf, vllm or an openai server with logprobs)")] = "generate",
+    extra_body: Annotated[Optional[str], Opt(help="JSON object of fields passed through into every request body, e.g. '{\"chat_template_kwargs\": {\"enable_thinking\": false}}' (part of the request key and the manifest)")] = None,
+    body_field: Annotated[Optional[list[str]], Opt("--body", "-B", help="KEY=VALUE request-body field on top of --extra-body, repeatable; VALUE is JSON when it parses, else a string; a dotted KEY nests: -B reasoning_effort=high, -B top_k=20, -B chat_template_kwargs.enable_thinking=false")] = None,
+    max_errors: Annotated[str, Opt(help="sample errors tolerated before the run exits 3 (partial): a count (5) or a percentage (2%)")] = "0",
+    breaker: Annotated[int, Opt(min=0, help="stop the run after this many consecutive connection/auth/not-found failures (0 = never)")] = 10,
 ) -> None:
     """Run a model on a benchmark (resumable) and score it under every preset."""
-    from medprobe.backends.options import parse_options
+    from medprobe.backends.options import parse_extra_body, parse_options
     from medprobe.backends import BackendConfig, parse_model
     from medprobe.benchmarks import LoadOptions
-    from medprobe.pipeline import RunSpec
+    from medprobe.pipeline import RunSpec, parse_max_errors
     from medprobe.runner import RunSettings
     from medprobe.medimage.view import make_view
     from medprobe.types import GenerationConfig
@@ -111,10 +122,12 @@ def run(
                                            **parse_options(backend_option or ())}),
             prompt=prompt,
             generation=GenerationConfig(max_tokens=max_tokens, temperature=temperature, image_max_side=image_max_side,
-                                        logprobs=logprobs > 0, top_logprobs=logprobs),
+                                        logprobs=logprobs > 0, top_logprobs=logprobs,
+                                        extra_body=parse_extra_body(extra_body, body_field or ())),
             settings=RunSettings(concurrency=concurrency, timeout_s=timeout, max_retries=retries,
-                                 allow_outside_root=allow_outside_root),
+                                 allow_outside_root=allow_outside_root, breaker=breaker, fetch_images=fetch_images),
             seed=seed, train_split=train_split, answer_mode=answer_mode, probes=tuple(probe or ()),
+            max_errors=parse_max_errors(max_errors),
         )  # fmt: skip
     except ValueError as exc:
         _fail(str(exc))
@@ -122,10 +135,13 @@ def run(
     _run_and_show(spec, folder, preset)
 
 
-def _run_and_show(spec, folder: Path, preset: str | None) -> None:
+def _run_and_show(spec, folder: Path, preset: str | None, exit_on_problem: bool = True) -> int:
+    """Run, print the table and the run's health; returns (or exits with) the exit code of README's table."""
+    from medprobe.manifest import RunStatus
+    from medprobe.pipeline import PreflightError, exit_code
     from medprobe.pipeline import run as run_pipeline
-    from medprobe.report import print_table
-    from medprobe.store import read_manifest
+    from medprobe.summary import print_table
+    from medprobe.store import StorageError, read_manifest
 
     bar, update = _progress_bar()
     try:
@@ -136,11 +152,22 @@ def _run_and_show(spec, folder: Path, preset: str | None) -> None:
     except KeyboardInterrupt:
         typer.secho(f"interrupted; everything answered so far is saved in {folder}. Re-run to resume.", err=True)
         raise typer.Exit(130) from None
+    except PreflightError as exc:
+        _fail(f"{exc}\nNothing was sent and no run folder was written.")
+    except StorageError as exc:
+        _storage_fail(exc)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     manifest = read_manifest(folder)
-    print_table(results, manifest, preset or manifest.get("default_preset"))
+    print_table(results, manifest, preset or manifest.default_preset)
     typer.echo(f"run folder: {folder}  (all presets: {folder / 'summary.md'})")
+    code = int(exit_code(manifest))
+    if manifest.status is not RunStatus.COMPLETE:
+        typer.secho(f"run {manifest.status}: {manifest.stop_reason} (exit {code}; see `medprobe run --help` and the "
+                    "README's exit-code table)", fg="yellow", err=True)  # fmt: skip
+    if code and exit_on_problem:
+        raise typer.Exit(code)
+    return code
 
 
 @app.command()
@@ -149,21 +176,35 @@ def score(
     preset: Annotated[Optional[str], Opt(help="one preset (default: all)")] = None,
     as_json: Annotated[bool, Opt("--json", help="print results as JSON (values are fractions in [0, 1])")] = False,
     subgroups: Annotated[bool, Opt(help="show subgroup rows in the table")] = False,
+    out: Annotated[Optional[Path], Opt(help="folder for results.json and summary.md (default: the run folder; use it when that is read-only)")] = None,
+    cluster_key: Annotated[str, Opt(help="what intervals resample: image (default: questions about one image move together), a metadata column (e.g. patient_id), or none (each question)")] = "image",
 ) -> None:
     """Re-score stored outputs (no model calls)."""
-    from medprobe.pipeline import score as score_run
-    from medprobe.report import print_table
-    from medprobe.store import read_manifest
+    from medprobe.pipeline import rescore, write_results
+    from medprobe.summary import print_table
+    from medprobe.store import StorageError
 
+    if out is not None and preset:
+        _fail("--out saves results.json and summary.md, which hold every preset; drop --preset to write them.")
     try:
-        manifest = read_manifest(run_dir)
-        results = score_run(run_dir, [preset] if preset else None)
+        manifest, records, results = rescore(run_dir, [preset] if preset else None, cluster=cluster_key)
+    except StorageError as exc:
+        _storage_fail(exc)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     if as_json:
         typer.echo(json.dumps(results.model_dump(mode="json"), indent=2))
     else:
         print_table(results, manifest, preset, subgroups)
+    if preset:
+        return  # a single preset is shown, never saved over the all-preset results.json
+    try:
+        write_results(out or run_dir, manifest, results, records)
+    except StorageError as exc:
+        if out is not None:
+            _storage_fail(exc)  # the folder the user asked for could not be written
+        # the scores above are complete; only the saved copy is missing, so this is a warning (exit 0)
+        typer.secho(f"warning: results.json and summary.md were not saved: {exc}", fg="yellow", err=True)
 
 
 @app.command("import")
@@ -181,7 +222,7 @@ def import_(
     """Score another tool's predictions with medprobe's presets."""
     from medprobe.benchmarks import LoadOptions
     from medprobe.importing import ImportSpec, import_predictions
-    from medprobe.report import print_table
+    from medprobe.summary import print_table
     from medprobe.store import read_manifest
 
     try:
@@ -191,8 +232,8 @@ def import_(
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     manifest = read_manifest(out)
-    print_table(results, manifest, preset or manifest.get("default_preset"))
-    for warning in manifest.get("warnings", []):
+    print_table(results, manifest, preset or manifest.default_preset)
+    for warning in manifest.warnings:
         typer.secho(f"warning: {warning}", fg="yellow", err=True)
 
 
@@ -240,16 +281,23 @@ def compare(
     run_b: Annotated[Path, typer.Argument(help="run folder of model B (same benchmark and split)")],
     preset: Annotated[Optional[str], Opt(help="scoring preset (default: run A's benchmark default)")] = None,
     as_json: Annotated[bool, Opt("--json", help="print the comparison as JSON (values are fractions)")] = False,
+    cluster_key: Annotated[str, Opt(help="what intervals resample: image (default: questions about one image move together), a metadata column (e.g. patient_id), or none (each question)")] = "image",
 ) -> None:
     """A vs B on shared items: paired bootstrap of the accuracy difference and the exact McNemar test."""
     from medprobe.compare import compare as compare_runs
     from medprobe.compare import markdown
 
+    from medprobe.store import StorageError
+
     try:
-        result = compare_runs(run_a, run_b, preset)
+        result = compare_runs(run_a, run_b, preset, cluster=cluster_key)
+    except StorageError as exc:
+        _storage_fail(exc)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
-    typer.echo(json.dumps(result.model_dump(mode="json"), indent=2) if as_json else markdown(result))
+    typer.echo(json.dumps(result.model_dump(mode="json"), indent=2, allow_nan=False) if as_json else markdown(result))
+    if result.empty_reason:  # nothing compared is not a result: exit 2, after printing what was left out
+        _fail(result.empty_reason)
 
 
 @app.command()
@@ -257,16 +305,44 @@ def card(
     runs: Annotated[list[Path], typer.Argument(help="one or more run folders (one column per model)")],
     out: Annotated[Optional[Path], Opt(help="folder for card.json and card.md (default: the first run folder)")] = None,
     preset: Annotated[Optional[str], Opt(help="headline preset (default: each run's benchmark default)")] = None,
+    cluster_key: Annotated[str, Opt(help="what the pairwise comparisons resample: image (default: questions about one image move together), a metadata column (e.g. patient_id), or none (each question)")] = "image",
 ) -> None:
     """The trust card (card.json + card.md): accuracy, invalid rate, probe figures, calibration, subgroups."""
-    from medprobe.card import build_card, write_card
+    from medprobe.card import build_card
+    from medprobe.card_markdown import write_card
+    from medprobe.store import StorageError
 
     try:
-        json_path, md_path = write_card(build_card(runs, preset), out or runs[0])
+        json_path, md_path = write_card(build_card(runs, preset, cluster_key), out or runs[0])
+    except StorageError as exc:
+        _storage_fail(exc)  # names --out, for a read-only run folder
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     typer.echo(md_path.read_text(encoding="utf-8"))
     typer.echo(f"wrote {json_path} and {md_path}")
+
+
+@app.command()
+def report(
+    runs: Annotated[list[Path], typer.Argument(help="one or more run folders (runs of one benchmark share a section)")],
+    out: Annotated[Path, Opt(help="folder for index.html and its assets (opens from disk, no network)")] = Path("report"),
+    preset: Annotated[Optional[str], Opt(help="headline preset (default: each run's benchmark default)")] = None,
+    allow_outside_root: Annotated[bool, Opt(help="allow image paths outside the dataset folder")] = False,
+) -> None:
+    """The HTML trust report: run health, headlines, verdicts, plots (SVG + PNG) and a sample browser."""
+    from medprobe.store import StorageError
+    from medprobe.views.html import write_report
+
+    try:
+        summary = write_report(runs, out, preset, allow_outside_root)
+    except StorageError as exc:
+        _storage_fail(exc)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _storage_fail(exc)  # the report folder could not be written (read-only, full disk)
+    typer.echo(f"wrote {summary.index}: {summary.samples} samples, {summary.variants} probe variants, "
+               f"{summary.thumbnails} images ({summary.thumbnails_reused} reused) in {summary.seconds:.1f} s")
 
 
 @app.command()
@@ -311,8 +387,34 @@ def judge(
     if results.judge is not None:
         row = results.preset(results.judge.preset).get("overall")
         typer.echo(f"{results.judge.preset}: accuracy {100 * row.value:.1f} "
-                   f"[{100 * row.ci_low:.1f}-{100 * row.ci_high:.1f}] n={row.n} invalid={row.invalid}")
+                   f"(95% CI {100 * row.ci_low:.1f} to {100 * row.ci_high:.1f}) n={row.n} invalid={row.invalid}")
         typer.echo("\n".join(markdown(results.judge)))
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="a run folder")],
+    fmt: Annotated[str, Opt("--format", help="jsonl, csv or parquet")] = "jsonl",
+    out: Annotated[Optional[Path], Opt(help="file to write (default: stdout; parquet needs a file)")] = None,
+    preset: Annotated[Optional[list[str]], Opt(help="presets whose outcome columns to include, repeatable (default: the run's)")] = None,
+) -> None:
+    """One row per sample and probe variant: id, metadata, raw output, reasoning, parsed answer and rule, outcome per preset, error kind."""
+    from medprobe import export as exporter
+    from medprobe import runs as run_folders
+    from medprobe.store import StorageError
+
+    try:
+        n = exporter.write(run_folders.load(run_dir), fmt, out, preset)
+    except BrokenPipeError:  # `medprobe export RUN | head`: the reader has what it wanted
+        raise typer.Exit(0) from None
+    except StorageError as exc:
+        _storage_fail(exc)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _storage_fail(exc)  # --out could not be written (read-only, full disk)
+    if out is not None:
+        typer.echo(f"wrote {n} rows to {out}", err=True)
 
 
 def main() -> None:

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from medprobe import scoring
-from medprobe.stats import N_RESAMPLES, bootstrap_ci, rng_for
-from medprobe.probes._kit import is_variant
+from medprobe import clusters, scoring
+from medprobe.manifest import Manifest
+from medprobe.stats import N_RESAMPLES, bootstrap_ci, bootstrap_means, rng_for
 from medprobe.store import read_records
 from medprobe.types import Frozen, Outcome, Record
 
@@ -32,8 +32,8 @@ INVALID_RULE = "invalid answers count as not correct; items with a failed reques
 
 
 class Interval(Frozen):
-    low: float
-    high: float
+    low: float | None = Field(description="None when there is no shared item (JSON has no NaN)")
+    high: float | None
 
 
 class CompareResult(Frozen):
@@ -51,9 +51,9 @@ class CompareResult(Frozen):
     only_b: int
     errors_left_out: int = Field(description="shared items with a failed request in either run (left out)")
     mismatched: int = Field(description="shared ids whose question or gold differ between the runs (left out)")
-    accuracy_a: float
-    accuracy_b: float
-    difference: float = Field(description="accuracy_a - accuracy_b")
+    accuracy_a: float | None = Field(description="None when n = 0 (nothing to compare)")
+    accuracy_b: float | None
+    difference: float | None = Field(description="accuracy_a - accuracy_b; None when n = 0")
     paired_ci: Interval = Field(description="95% paired bootstrap interval of the difference")
     unpaired_ci: Interval = Field(description="95% interval resampling each run independently, for contrast")
     both_correct: int
@@ -63,7 +63,19 @@ class CompareResult(Frozen):
     mcnemar_p: float = Field(description="two-sided exact McNemar p-value (exact binomial test on b, c)")
     seed: int
     n_resamples: int
+    interval: str = Field(clusters.method(), description="how paired_ci was computed: items of one image are "
+                          "resampled together by default (`--cluster-key`)")
     rule: str = INVALID_RULE
+
+    @property
+    def empty_reason(self) -> str | None:
+        """Why nothing could be compared (n = 0), naming what was left out; None when n > 0."""
+        if self.n:
+            return None
+        return (f"Runs {self.dir_a} and {self.dir_b} have no item answered in both: {self.errors_left_out} shared "
+                f"item(s) with a failed request in either run, {self.mismatched} whose question or gold differ, "
+                f"{self.only_a} only in A, {self.only_b} only in B. Re-run the failed requests (same command) or "
+                "compare runs of the same benchmark data.")  # fmt: skip
 
     @property
     def verdict(self) -> str:
@@ -78,17 +90,16 @@ class CompareResult(Frozen):
 @dataclass(frozen=True)
 class LoadedRun:
     dir: Path
-    manifest: dict
+    manifest: Manifest
     records: list[Record]
 
     @property
     def label(self) -> str:
-        b = self.manifest.get("backend", {})
-        return f"{b.get('provider')}/{b.get('model')}"
+        return self.manifest.model_name
 
     @property
     def benchmark(self) -> tuple[str, str]:
-        bench = self.manifest.get("benchmark", {})
+        bench = self.manifest.benchmark
         return str(bench.get("benchmark")), str(bench.get("split"))
 
 
@@ -99,7 +110,7 @@ def load_run(run_dir: Path) -> LoadedRun:
 
 def is_probe_variant(record: Record) -> bool:
     """Probe variants (blind, corrupted, ...) carry their parent's id; only unprobed items are compared."""
-    return is_variant(record.sample)
+    return record.sample.is_variant
 
 
 def mcnemar_exact(b: int, c: int) -> float:
@@ -114,21 +125,26 @@ def mcnemar_exact(b: int, c: int) -> float:
 
 
 def paired_bootstrap(a: np.ndarray, b: np.ndarray, seed: int, name: str, n_resamples: int = N_RESAMPLES,
-                     level: float = 0.95) -> tuple[float, float]:  # fmt: skip
-    """Percentile interval of mean(a) - mean(b), resampling items (rows of a and b together): the
-    bootstrap of the mean of the per-item differences."""
-    return bootstrap_ci(a.astype(float) - b.astype(float), seed, name, n_resamples, level)
+                     level: float = 0.95, clusters: np.ndarray | None = None) -> tuple[float, float]:  # fmt: skip
+    """Percentile interval of mean(a) - mean(b), resampling items (rows of a and b together), or whole
+    clusters of items (all questions about one image) when `clusters` labels them: the bootstrap of
+    the mean of the per-item differences."""
+    return bootstrap_ci(a.astype(float) - b.astype(float), seed, name, n_resamples, level, clusters)
 
 
 def unpaired_bootstrap(a: np.ndarray, b: np.ndarray, seed: int, name: str, n_resamples: int = N_RESAMPLES,
-                       level: float = 0.95) -> tuple[float, float]:  # fmt: skip
-    """Percentile interval of mean(a) - mean(b) resampling each side independently (ignores pairing)."""
+                       level: float = 0.95, clusters: np.ndarray | None = None) -> tuple[float, float]:  # fmt: skip
+    """Percentile interval of mean(a) - mean(b) resampling each side independently (ignores pairing);
+    with `clusters`, each side resamples its clusters."""
     n = len(a)
     if n == 0:
         return (float("nan"), float("nan"))
     rng = rng_for(seed, name)
-    # 0/1 values: a resample's mean is Binomial(n, p)/n exactly (see stats.bootstrap_ci)
-    diffs = rng.binomial(n, a.mean(), n_resamples) / n - rng.binomial(len(b), b.mean(), n_resamples) / len(b)
+    if clusters is not None:
+        diffs = bootstrap_means(a, rng, n_resamples, clusters) - bootstrap_means(b, rng, n_resamples, clusters)
+    else:
+        # 0/1 values: a resample's mean is Binomial(n, p)/n exactly (see stats.bootstrap_ci)
+        diffs = rng.binomial(n, a.mean(), n_resamples) / n - rng.binomial(len(b), b.mean(), n_resamples) / len(b)
     alpha = (1 - level) / 2
     low, high = np.quantile(diffs, [alpha, 1 - alpha])
     return float(low), float(high)
@@ -144,7 +160,7 @@ def _correct(records: list[Record], preset_name: str) -> dict[str, bool | None]:
         if not r.answered or not preset.applies(r.sample):
             out[r.sample.id] = None
             continue
-        out[r.sample.id] = preset.score(r.sample, r.final.text).outcome == Outcome.CORRECT  # type: ignore[union-attr]
+        out[r.sample.id] = preset.score_generation(r.sample, r.final).outcome == Outcome.CORRECT
     return out
 
 
@@ -156,11 +172,17 @@ def _check_comparable(a: LoadedRun, b: LoadedRun) -> None:
         )
 
 
-def compare_runs(a: LoadedRun, b: LoadedRun, preset: str | None = None, seed: int | None = None) -> CompareResult:
-    """Paired comparison of two loaded runs on their shared items."""
+def _num(x: float) -> float | None:
+    return None if x != x else float(x)  # NaN is not JSON: an undefined value is null
+
+
+def compare_runs(a: LoadedRun, b: LoadedRun, preset: str | None = None, seed: int | None = None,
+                 cluster: str | None = clusters.DEFAULT) -> CompareResult:  # fmt: skip
+    """Paired comparison of two loaded runs on their shared items; the intervals resample `cluster`
+    (medprobe.clusters: the image by default, a metadata column, or none for items)."""
     _check_comparable(a, b)
-    preset = preset or a.manifest.get("default_preset") or "strict"
-    seed = a.manifest.get("seed", 0) if seed is None else seed
+    preset = preset or a.manifest.default_preset
+    seed = a.manifest.seed if seed is None else seed
     samples_a = {r.sample.id: r.sample for r in a.records}
     samples_b = {r.sample.id: r.sample for r in b.records}
     ca, cb = _correct(a.records, preset), _correct(b.records, preset)
@@ -174,28 +196,31 @@ def compare_runs(a: LoadedRun, b: LoadedRun, preset: str | None = None, seed: in
     n_b = int(np.sum((xa == 1) & (xb == 0)))
     n_c = int(np.sum((xa == 0) & (xb == 1)))
     name = f"compare/{preset}"
-    paired = paired_bootstrap(xa, xb, seed, name + "/paired")
-    unpaired = unpaired_bootstrap(xa, xb, seed, name + "/unpaired")
-    nan = float("nan")
+    resampling = clusters.Resampling.of([samples_a[i] for i in usable], cluster)
+    paired = paired_bootstrap(xa, xb, seed, name + "/paired", clusters=resampling.labels)
+    unpaired = unpaired_bootstrap(xa, xb, seed, name + "/unpaired", clusters=resampling.labels)
     return CompareResult(
         run_a=a.label, run_b=b.label, dir_a=str(a.dir), dir_b=str(b.dir), benchmark=a.benchmark[0],
         split=a.benchmark[1], preset=preset, n=len(usable), only_a=len(ca) - len(shared), only_b=len(cb) - len(shared),
         errors_left_out=len(same) - len(usable), mismatched=len(shared) - len(same),
-        accuracy_a=float(xa.mean()) if len(xa) else nan, accuracy_b=float(xb.mean()) if len(xb) else nan,
-        difference=float(xa.mean() - xb.mean()) if len(xa) else nan,
-        paired_ci=Interval(low=paired[0], high=paired[1]), unpaired_ci=Interval(low=unpaired[0], high=unpaired[1]),
+        accuracy_a=float(xa.mean()) if len(xa) else None, accuracy_b=float(xb.mean()) if len(xb) else None,
+        difference=float(xa.mean() - xb.mean()) if len(xa) else None,
+        paired_ci=Interval(low=_num(paired[0]), high=_num(paired[1])),
+        unpaired_ci=Interval(low=_num(unpaired[0]), high=_num(unpaired[1])),
         both_correct=int(np.sum((xa == 1) & (xb == 1))), both_wrong=int(np.sum((xa == 0) & (xb == 0))),
         b=n_b, c=n_c, mcnemar_p=mcnemar_exact(n_b, n_c), seed=seed, n_resamples=N_RESAMPLES,
+        interval=resampling.method,
     )  # fmt: skip
 
 
-def compare(run_a: Path, run_b: Path, preset: str | None = None, seed: int | None = None) -> CompareResult:
+def compare(run_a: Path, run_b: Path, preset: str | None = None, seed: int | None = None,
+            cluster: str | None = clusters.DEFAULT) -> CompareResult:  # fmt: skip
     """Load two run folders and compare them (see `compare_runs`)."""
-    return compare_runs(load_run(run_a), load_run(run_b), preset, seed)
+    return compare_runs(load_run(run_a), load_run(run_b), preset, seed, cluster)
 
 
-def _pct(x: float) -> str:
-    return "n/a" if x != x else f"{100 * x:.1f}"
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None or x != x else f"{100 * x:.1f}"
 
 
 def markdown(r: CompareResult) -> str:
@@ -213,7 +238,7 @@ def markdown(r: CompareResult) -> str:
         f"Discordant items: b = {r.b} (A right, B not), c = {r.c} (A not, B right); both right {r.both_correct}, "
         f"both not {r.both_wrong}. Exact McNemar p = {r.mcnemar_p:.4g}: {r.verdict}.",
         "",
-        f"Values in %. Paired bootstrap: {r.n_resamples} resamples, seed {r.seed}. Rule: {r.rule}. "
+        f"Values in %. Paired interval: {r.interval}, seed {r.seed}. Rule: {r.rule}. "
         f"Left out: {r.only_a} only in A, {r.only_b} only in B, {r.errors_left_out} with an error, "
         f"{r.mismatched} whose question or gold differ.",
     ]

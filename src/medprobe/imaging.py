@@ -8,11 +8,14 @@ hashed (the hash enters the request key) and, for HTTP backends, encoded once pe
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import io
 import os
+import stat
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 from medprobe.types import ImageRef
 
@@ -33,7 +36,10 @@ def resolve_path(ref: ImageRef, allow_outside_root: bool = False) -> Path:
     assert ref.path is not None
     if ref.root is None:
         return Path(ref.path)
-    root, target = _resolve(ref.root, ref.path)
+    try:
+        root, target = _resolve(ref.root, ref.path)
+    except (OSError, ValueError, RuntimeError) as exc:  # a NUL byte, a symlink loop (RuntimeError before 3.13)
+        raise ImageError(f"Image path {ref.path!r} cannot be resolved ({exc}). Check the dataset's image column.") from None
     if not allow_outside_root and not target.is_relative_to(root):
         raise ImageError(
             f"Image path {ref.path!r} points outside the dataset root {root.name!r}; refusing to read it. "
@@ -50,29 +56,50 @@ def _resolve(root: str, path: str) -> tuple[Path, Path]:
 
 
 def read_bytes(ref: ImageRef, allow_outside_root: bool = False) -> bytes:
-    """The encoded bytes of an image (not decoded); DICOM/NIfTI sources arrive rendered as PNG."""
+    """The encoded bytes of an image (not decoded); DICOM/NIfTI sources arrive rendered as PNG.
+    Every unusable input (missing, empty, a folder, unreadable, bad base64, a network URL) is an ImageError."""
     if (rendered := _medical(ref, allow_outside_root)) is not None:
         return rendered.png
     if ref.data is not None:
-        return ref.data
-    if ref.url is not None:
-        if ref.url.startswith("data:"):
-            _, _, payload = ref.url.partition(",")
-            return base64.b64decode(payload)
-        return _fetch_url(ref.url)
-    if ref.path is None:
+        data = ref.data
+    elif ref.url is not None:
+        data = _url_bytes(ref)
+    elif ref.path is None:
         raise ImageError("Image reference has no path, url or data; check the dataset's image column.")
-    path = resolve_path(ref, allow_outside_root)
+    else:
+        path = resolve_path(ref, allow_outside_root)
+        size, mtime_ns = _stat(ref, path)
+        try:
+            data = _read_file(str(path), size, mtime_ns)
+        except OSError as exc:
+            raise ImageError(f"Image {describe(ref)} cannot be read ({exc.strerror or exc}). Check the file's "
+                             "permissions, or replace it.") from None
+    if not data:
+        raise ImageError(f"Image {describe(ref)} is empty (0 bytes). Re-export or replace the file.")
+    return data
+
+
+def _stat(ref: ImageRef, path: Path) -> tuple[int, int]:
+    """(size, mtime_ns) of an image file, with an ImageError naming the image for every way it can be unusable."""
     try:
-        size = path.stat().st_size
-    except FileNotFoundError:
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
         raise ImageError(
-            f"Image not found: {ref.path}. Check the dataset's image column, or pass --images-dir "
+            f"Image not found: {describe(ref)}. Check the dataset's image column, or pass --images-dir "
             "pointing at the folder that holds the images."
         ) from None
-    if size > MAX_FILE_BYTES:
-        raise ImageError(f"Image {ref.path} is {size / 2**20:.0f} MB, over the {MAX_FILE_BYTES // 2**20} MB limit.")
-    return _read_file(str(path), size, path.stat().st_mtime_ns)
+    except (OSError, ValueError) as exc:  # permission, a symlink loop, a name too long, a NUL byte
+        raise ImageError(f"Image {describe(ref)!r} cannot be read ({getattr(exc, 'strerror', None) or exc}). "
+                         "Check the dataset's image column and the file's permissions.") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageError(f"Image {describe(ref)} is a folder, not an image file. Point the image column at a file "
+                         "(a DICOM series folder must not be named like a picture, e.g. 'x.png').")
+    if st.st_size == 0:
+        raise ImageError(f"Image {describe(ref)} is empty (0 bytes). Re-export or replace the file.")
+    if st.st_size > MAX_FILE_BYTES:
+        raise ImageError(f"Image {describe(ref)} is {st.st_size / 2**20:.0f} MB, over the {MAX_FILE_BYTES // 2**20} MB "
+                         "limit. Downscale it before evaluation.")
+    return st.st_size, st.st_mtime_ns
 
 
 @lru_cache(maxsize=256)
@@ -88,26 +115,84 @@ def _medical(ref: ImageRef, allow_outside_root: bool):
         return None  # the common case decides here, without importing medprobe.medimage
     from medprobe.medimage.render import maybe_render
 
-    return maybe_render(ref, allow_outside_root)
+    try:
+        return maybe_render(ref, allow_outside_root)
+    except ImageError:
+        raise
+    except (OSError, ValueError, RuntimeError) as exc:  # a file that vanished, a NUL byte, a symlink loop
+        raise ImageError(f"Image {describe(ref)} cannot be read ({type(exc).__name__}: {exc}). Check the dataset's "
+                         "image column, or replace the file.") from None
 
 
 _RASTER = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff")
+#: the opt-in flag for images on the network (medprobe.image_fetch downloads them into the run folder)
+FETCH_FLAG = "--fetch-images"
+#: URL -> why its download failed, noted by medprobe.image_fetch so planning names the reason
+_FETCH_FAILED: dict[str, str] = {}
 
 
-def _fetch_url(url: str) -> bytes:
-    """Download an image URL (used for datasets that reference images on the web)."""
-    import urllib.request
+def note_fetch_failure(url: str, why: str | None) -> None:
+    """Record why downloading `url` failed (None: it no longer failed); a sample showing it then fails with this."""
+    if why is None:
+        _FETCH_FAILED.pop(url, None)
+    else:
+        _FETCH_FAILED[url] = why
 
-    if not url.startswith(("http://", "https://")):
-        raise ImageError(f"Unsupported image URL scheme: {url[:40]!r}; use http(s), data: or a local path.")
+
+def shown_url(url: str) -> str:
+    """A URL as messages and reports show it: no user, password, query or fragment (they may hold tokens)."""
+    if url.startswith("data:"):
+        return f"data: URL ({len(url):,} characters)"
+    parts = urlsplit(url)
     try:
-        with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 (scheme checked above)
-            data = resp.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ImageError(f"Could not download image {url}: {exc}. Download the images and point at local files.") from exc
-    if len(data) > MAX_FILE_BYTES:
-        raise ImageError(f"Image at {url} is over the {MAX_FILE_BYTES // 2**20} MB limit.")
-    return data
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
+
+
+def describe(ref: ImageRef) -> str:
+    """How messages name an image: its name, path or URL (a data: URL by its length, never its content)."""
+    if ref.name:
+        return ref.name
+    if ref.url is not None:
+        return shown_url(ref.url)
+    return ref.path or "<in-memory image>"
+
+
+def _url_bytes(ref: ImageRef) -> bytes:
+    """The bytes of a data: URL. An http(s) URL is never downloaded here: without --fetch-images it is
+    refused, with it medprobe.image_fetch has already replaced it by a cached file, or noted why it could not."""
+    url = ref.url or ""
+    if url.startswith("data:"):
+        return _decode_data_url(ref, url)
+    if url.startswith(("http://", "https://")):
+        if (why := _FETCH_FAILED.get(url)) is not None:
+            raise ImageError(f"Image {shown_url(url)} could not be downloaded ({why}). Check the URL, or download "
+                             "the image and point the image column at the local file.")
+        raise ImageError(f"Image {shown_url(url)} is on the network, and medprobe downloads images only when asked: "
+                         f"pass {FETCH_FLAG} (they are cached in the run folder), or download them and point the "
+                         "image column at local files.")
+    raise ImageError(f"Unsupported image URL scheme: {url[:40]!r}; use a local path, a data: URL, or http(s) "
+                     f"with {FETCH_FLAG}.")
+
+
+def _decode_data_url(ref: ImageRef, url: str) -> bytes:
+    # RFC 2397: data:[<mediatype>][;base64],<data>; without ";base64" the data is percent-encoded
+    header, comma, payload = url.partition(",")
+    if not comma:
+        raise ImageError(f"Image {describe(ref)} has no ',' before its data. Check the image cell: write it as "
+                         "data:image/png;base64,<base64 of the file>.")
+    if len(payload) > MAX_FILE_BYTES * 4 // 3 + 4:
+        raise ImageError(f"Image {describe(ref)} is over the {MAX_FILE_BYTES // 2**20} MB limit. Downscale it.")
+    if not header.lower().endswith(";base64"):
+        return unquote_to_bytes(payload)
+    try:
+        # whitespace and percent-escapes are tolerated (line-wrapped or URL-quoted base64); nothing else is
+        return base64.b64decode("".join(unquote(payload).split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ImageError(f"Image {describe(ref)} holds invalid base64 ({exc}). Re-encode the image file "
+                         "(base64 of its bytes), or point the image column at the file.") from None
 
 
 def sha256(ref: ImageRef, allow_outside_root: bool = False) -> str:
@@ -117,13 +202,12 @@ def sha256(ref: ImageRef, allow_outside_root: bool = False) -> str:
         return rendered.sha256
     if ref.path is not None and ref.data is None and ref.url is None:
         path = resolve_path(ref, allow_outside_root)
+        size, mtime_ns = _stat(ref, path)
         try:
-            st = path.stat()
-        except FileNotFoundError:
-            raise ImageError(
-                f"Image not found: {ref.path}. Check the dataset's image column, or pass --images-dir."
-            ) from None
-        return _hash_file(str(path), st.st_size, st.st_mtime_ns)
+            return _hash_file(str(path), size, mtime_ns)
+        except OSError as exc:
+            raise ImageError(f"Image {describe(ref)} cannot be read ({exc.strerror or exc}). Check the file's "
+                             "permissions, or replace it.") from None
     return hashlib.sha256(read_bytes(ref, allow_outside_root)).hexdigest()
 
 
@@ -149,18 +233,22 @@ def open_image(ref: ImageRef, max_side: int | None = None, allow_outside_root: b
         img = Image.open(io.BytesIO(data))
         if img.width * img.height > MAX_PIXELS:
             raise ImageError(
-                f"Image {ref.describe()} is {img.width}x{img.height} pixels, over the {MAX_PIXELS:,} pixel limit "
+                f"Image {describe(ref)} is {img.width}x{img.height} pixels, over the {MAX_PIXELS:,} pixel limit "
                 "(possible decompression bomb). Downscale it before evaluation."
             )
         img.load()
+        # inside the guard: a mode PIL cannot convert (some 16-bit and palette TIFFs) is the file's problem
+        if img.mode not in ("RGB", "L"):
+            img = img.convert("RGB")
+        if max_side and max(img.size) > max_side:
+            img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     except ImageError:
         raise
+    except Image.DecompressionBombError as exc:  # PIL's own limit, met before ours on some formats
+        raise ImageError(f"Image {describe(ref)} is too large to decode ({exc}; possible decompression bomb). "
+                         "Downscale it before evaluation.") from None
     except Exception as exc:  # PIL raises many types for corrupt data
-        raise ImageError(f"Image {ref.describe()} cannot be decoded ({exc}). Re-export or replace the file.") from exc
-    if img.mode not in ("RGB", "L"):
-        img = img.convert("RGB")
-    if max_side and max(img.size) > max_side:
-        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        raise ImageError(f"Image {describe(ref)} cannot be decoded ({exc}). Re-export or replace the file.") from exc
     return img
 
 
@@ -209,16 +297,16 @@ def _check_decodes(ref: ImageRef, data: bytes) -> None:
         img = Image.open(io.BytesIO(data))
         if img.width * img.height > MAX_PIXELS:
             raise ImageError(
-                f"Image {ref.describe()} is {img.width}x{img.height} pixels, over the {MAX_PIXELS:,} pixel limit "
+                f"Image {describe(ref)} is {img.width}x{img.height} pixels, over the {MAX_PIXELS:,} pixel limit "
                 "(possible decompression bomb). Downscale it before evaluation."
             )
         img.verify()  # PNG: chunk CRCs; JPEG: nothing, hence the end-of-image check below
         if img.format == "JPEG" and data.rfind(b"\xff\xd9", max(0, len(data) - 4096)) < 0:
             # FF D9 cannot occur inside entropy-coded data (ITU T.81 B.1.1.5), so its absence at the
             # end means the file was cut short
-            raise ImageError(f"Image {ref.describe()} is a truncated JPEG (no end-of-image marker). "
+            raise ImageError(f"Image {describe(ref)} is a truncated JPEG (no end-of-image marker). "
                              "Re-export or replace the file.")
     except ImageError:
         raise
     except Exception as exc:
-        raise ImageError(f"Image {ref.describe()} cannot be decoded ({exc}). Re-export or replace the file.") from exc
+        raise ImageError(f"Image {describe(ref)} cannot be decoded ({exc}). Re-export or replace the file.") from exc

@@ -14,7 +14,8 @@ from medprobe.benchmarks import LoadOptions
 from medprobe.benchmarks._formats import file_sha256, read_file
 from medprobe.results import Results
 from medprobe.store import MANIFEST, RECORDS, RunStore, write_json
-from medprobe.types import SCHEMA_VERSION, Frozen, Generation
+from medprobe.manifest import Manifest, PromptInfo, RunStatus
+from medprobe.types import ErrorKind, Frozen, Generation, without_surrogates
 
 
 class ImportSpec(Frozen):
@@ -71,10 +72,12 @@ def import_predictions(spec: ImportSpec, out: Path) -> Results:
         plan.append((sample.id, 0, key))
         if row is None:
             missing += 1
-            gen = Generation(error=f"no prediction for this sample in {path.name}", attempts=0)
+            gen = Generation(error=f"no prediction for this sample in {path.name}", error_kind=ErrorKind.BAD_INPUT,
+                             attempts=0)  # fmt: skip
         else:
             value = row.get(spec.prediction_field)
-            gen = Generation(text=None if value is None else str(value), error=None if value is not None else "empty prediction")
+            gen = (Generation(text=without_surrogates(str(value))) if value is not None
+                   else Generation(error="empty prediction", error_kind=ErrorKind.BAD_INPUT))  # fmt: skip
         store.put_generation(key, gen)
     store.put_samples(samples)
     store.put_plan(plan)
@@ -88,21 +91,17 @@ def import_predictions(spec: ImportSpec, out: Path) -> Results:
         warnings.append(f"{len(unknown)} predictions match no sample of {spec.benchmark} (e.g. {unknown[:3]}); check --split / --id-field.")
     warnings += row_errors[:20]
     bench = benchmarks.spec_for(spec.benchmark)
-    manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "medprobe_version": __version__,
-        "command": "import",
-        "status": "complete",
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "benchmark": loaded.provenance.model_dump(),
-        "default_preset": bench.default_preset if bench else "strict",
-        "prompt": {"name": "imported", "hash": None, "template": None},
-        "backend": {"provider": "import", "model": path.name, "file_sha256": sha,
-                    "id_field": spec.id_field, "prediction_field": spec.prediction_field, "gold_field": spec.gold_field},
-        "generation": None,
-        "seed": 0,
-        "turns": 1,
-        "warnings": warnings,
-    }  # fmt: skip
-    write_json(out / MANIFEST, manifest)
+    manifest = Manifest(
+        medprobe_version=__version__, command="import",
+        status=RunStatus.COMPLETE if not missing else RunStatus.PARTIAL,
+        stop_reason=f"{missing} samples have no prediction" if missing else None,
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        benchmark=loaded.provenance.model_dump(mode="json"), load_errors=tuple(loaded.errors[:100]),
+        load_error_count=len(loaded.errors), default_preset=bench.default_preset if bench else "strict",
+        prompt=PromptInfo(name="imported"),
+        backend={"provider": "import", "model": path.name, "file_sha256": sha,
+                 "id_field": spec.id_field, "prediction_field": spec.prediction_field, "gold_field": spec.gold_field},
+        warnings=tuple(warnings),
+    )  # fmt: skip
+    write_json(out / MANIFEST, manifest.to_json())
     return score(out)

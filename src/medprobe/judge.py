@@ -25,6 +25,7 @@ from medprobe.judge_prompts import DEFAULT, JudgePrompt, Kind, load_judge_prompt
 from medprobe.prompts import LETTERS, PromptTemplate
 from medprobe.runner import Counts, Job, Progress, RunSettings, execute
 from medprobe.scoring.mediconfusion import MARGIN
+from medprobe.reasoning import split_generation
 from medprobe.store import MANIFEST, RunStore, read_manifest, read_records, write_json
 from medprobe.types import AnswerType, Frozen, GenerationConfig, Outcome, Record, Sample
 
@@ -97,7 +98,7 @@ def _prompts(spec: JudgeSpec) -> dict[Kind, JudgePrompt]:
 def _judged(run_dir: Path) -> list[Record]:
     """The run's answered samples, probe variants excepted (they are compared with their parents)."""
     _, records = read_records(run_dir)
-    return [r for r in records if r.answered and "parent_id" not in r.sample.metadata]
+    return [r for r in records if r.answered and not r.sample.is_variant]
 
 
 def judge(run_dir: Path, spec: JudgeSpec, progress: Progress | None = None) -> JudgeRun:
@@ -120,7 +121,12 @@ def _judge(run_dir: Path, spec: JudgeSpec, progress: Progress | None) -> JudgeRu
         if kind is None or kind not in prompts:
             skipped += 1
             continue
-        text = prompts[kind].render(r.sample, r.final.text or "")  # type: ignore[union-attr]
+        # the judge grades the answer, never the reasoning chain before it (which mentions every option)
+        part = split_generation(r.final)  # type: ignore[arg-type]
+        if not part.closed:  # cut inside its chain: there is no answer to judge
+            skipped += 1
+            continue
+        text = prompts[kind].render(r.sample, part.answer or "")
         asked = Sample(id=r.sample.id, benchmark=r.sample.benchmark, split=r.sample.split, question=text,
                        answer=r.sample.answer, answer_type=AnswerType.OPEN)
         groups.setdefault(kind, []).append((r, asked))
@@ -226,9 +232,10 @@ def read_verdicts(run_dir: Path) -> dict[str, Verdict]:
     path = run_dir / JUDGE_DB
     if not path.is_file():
         return {}
-    store = RunStore(path)
+    store = RunStore(path, read_only=True)  # score and card work on a read-only run folder
     try:
-        store.db.executescript(_TABLES)
+        if not store.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'verdicts'").fetchone():
+            return {}
         return {sid: Verdict.model_validate_json(body) for sid, body in store.db.execute("SELECT sample_id, body FROM verdicts")}
     finally:
         store.close()
@@ -250,5 +257,4 @@ def _record_manifest(run_dir: Path, spec: JudgeSpec, prompts: dict[Kind, JudgePr
     }
     if last is not None:
         entry["last_execution"] = last.model_dump()
-    manifest["judge"] = entry
-    write_json(run_dir / MANIFEST, manifest)
+    write_json(run_dir / MANIFEST, manifest.model_copy(update={"judge": entry}).to_json())

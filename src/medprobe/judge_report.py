@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import Field
 
+from medprobe import clusters, scoring
+from medprobe.clusters import Resampling
+from medprobe.metrics import Metric, PresetResult, benchmark_aggregate, subsets
 from medprobe.types import Answer, Frozen, Outcome, Record, Score
 
 if TYPE_CHECKING:
@@ -70,13 +73,11 @@ def _score(v: Verdict) -> Score:
                  parser=parser, answer=answer)  # type: ignore[arg-type]
 
 
-def judge_rows(records: Sequence[Record], verdicts: dict[str, Verdict], rules: Sequence[str], seed: int):
-    """(PresetResult, JudgeSection) for the answered clean records, or None without verdicts."""
-    from medprobe import scoring
-    from medprobe.results import Metric, PresetResult, _benchmark_aggregate, _subsets
-    from medprobe.stats import bootstrap_ci
-
-    answered = [r for r in records if r.answered and "parent_id" not in r.sample.metadata]
+def judge_rows(records: Sequence[Record], verdicts: dict[str, Verdict], rules: Sequence[str], seed: int,
+               cluster: str | None = clusters.DEFAULT):  # fmt: skip
+    """(PresetResult, JudgeSection) for the answered clean records, or None without verdicts;
+    intervals resample `cluster` (medprobe.clusters), like the rule presets' rows."""
+    answered = [r for r in records if r.answered and not r.sample.is_variant]
     have = [(r, verdicts[r.sample.id]) for r in answered if r.sample.id in verdicts]
     if not have:
         return None
@@ -87,19 +88,21 @@ def judge_rows(records: Sequence[Record], verdicts: dict[str, Verdict], rules: S
     recs, scores = [r for r, _ in scored], [s for _, s in scored]
     metrics = []
     outcome = np.array([s.outcome for s in scores], object)
-    for subset, idx in _subsets(recs) if recs else []:
+    resampling = Resampling.of([r.sample for r in recs], cluster)
+    for subset, idx in subsets(recs) if recs else []:
         if len(idx) == 0:
             continue
         values = np.array([scores[i].value for i in idx])
-        low, high = bootstrap_ci(values, seed, f"{name}/{subset}/accuracy")
+        low, high = resampling.ci(values, idx, seed, f"{name}/{subset}/accuracy")
         tally = Counter(outcome[idx])
         metrics.append(Metric(subset=subset, metric="accuracy", preset=name,
                               parsers=tuple(sorted({scores[i].parser for i in idx})), value=float(values.mean()),
                               ci_low=low, ci_high=high, n=len(idx), correct=tally[Outcome.CORRECT],
-                              wrong=tally[Outcome.WRONG], invalid=tally[Outcome.INVALID]))  # fmt: skip
+                              wrong=tally[Outcome.WRONG], invalid=tally[Outcome.INVALID],
+                              interval=resampling.method_for(idx), clusters=resampling.count(idx)))  # fmt: skip
     kinds = sorted({v.kind for _, v in have})
     # benchmark rows (MediConfusion pairs) need the chosen option: only option-score verdicts carry one
-    if kinds == ["option-scores"] and (aggregate := _benchmark_aggregate(recs)) is not None:
+    if kinds == ["option-scores"] and (aggregate := benchmark_aggregate(recs)) is not None:
         metrics += aggregate(recs, scores, name, seed)
     result = PresetResult(
         preset=name, description=f"LLM judge {model} ({', '.join(kinds)} verdicts); unreadable verdicts are invalid",
@@ -111,7 +114,7 @@ def judge_rows(records: Sequence[Record], verdicts: dict[str, Verdict], rules: S
         preset = scoring.get(rule)
         keep = [i for i, r in enumerate(recs) if preset.applies(r.sample)]
         if keep:
-            rule_ok = np.array([preset.score(recs[i].sample, recs[i].final.text).outcome is Outcome.CORRECT  # type: ignore[union-attr]
+            rule_ok = np.array([preset.score_generation(recs[i].sample, recs[i].final).outcome is Outcome.CORRECT
                                 for i in keep], bool)  # fmt: skip
             rows.append(agreement(rule, judge_ok[keep], rule_ok))
     section = JudgeSection(preset=name, judge_model=model,
@@ -120,13 +123,14 @@ def judge_rows(records: Sequence[Record], verdicts: dict[str, Verdict], rules: S
     return result, section
 
 
-def attach(run_dir: Path, records: Sequence[Record], results: Results, seed: int) -> Results:
+def attach(run_dir: Path, records: Sequence[Record], results: Results, seed: int,
+           cluster: str | None = clusters.DEFAULT) -> Results:  # fmt: skip
     """`results` plus the judge's preset rows and section when `run_dir` was judged."""
     from medprobe.judge import read_verdicts
 
     verdicts = read_verdicts(run_dir)
     rules = [p.preset for p in results.presets if not p.preset.startswith("judge:")]
-    out = judge_rows(records, verdicts, rules, seed) if verdicts else None
+    out = judge_rows(records, verdicts, rules, seed, cluster) if verdicts else None
     if out is None:
         return results
     preset, section = out

@@ -6,6 +6,11 @@ parsed. There is never a random or nearest-option fallback: when no rule applies
 invalid with a reason ("empty", "refusal", "both_yes_and_no", "no_yes_no", "no_letter",
 "several_letters", "letter_out_of_range").
 
+A reasoning chain (`<think>...</think>` and the other delimiters of medprobe.reasoning) is split off
+first: only the answer after it is parsed, so "yes", "no" and option letters inside the chain never count.
+A chain that never closes is invalid ("unfinished_reasoning"), one followed by nothing
+"no_answer_after_reasoning".
+
 Chinese (SLAKE-zh) is handled minimally by `parse_yes_no`: a whole answer 是/是的/有 (yes) or
 否/不是/没有/无 (no), or one of them leading the text before punctuation ("不是，这是CT"). There is
 no substring search in Chinese, because 是 is also the copula ("这是肺") and 有 also means "has".
@@ -15,7 +20,10 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import NamedTuple
 
+from medprobe.reasoning import split_text
+from medprobe.letters import letter_index, letter_pattern
 from medprobe.types import Answer
 
 YES_NO_PARSER = "yes_no"
@@ -28,7 +36,6 @@ _YES_WORDS = frozenset({"yes"}) | _ZH_YES
 _NO_WORDS = frozenset({"no"}) | _ZH_NO
 # Characters stripped around an answer: ASCII and CJK punctuation, markdown emphasis, quotes.
 _EDGE = " \t\r\n!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~“”‘’。，、！？：；（）【】《》「」"
-_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 _TAG = re.compile(r"<answer>(.*?)(?:</answer>|\Z)", re.S | re.I)
 _BOXED = "\\boxed{"
@@ -54,14 +61,31 @@ _REFUSAL = re.compile(
 )
 
 # Letter rules, applied to text with markdown asterisks removed.
-_LETTER_LONE = re.compile(r"^\s*[(\[]?([A-Za-z])[)\]]?\s*[.:)]?\s*$")
-_LETTER_LEAD = re.compile(r"^\s*(?:\(([A-Za-z])\)|\[([A-Za-z])\]|([A-Za-z])[.):])(?:\s|$)")
-_LETTER_AFTER_PREFIX = re.compile(r"^\s*(?:(?:option|choice|letter)\s*)?[(\[]?([A-Za-z])[)\]]?(?=$|[^\w'\-])", re.I)
-_SEVERAL = re.compile(
-    r"(?<![\w'\-])[(\[]?([A-Z])[)\]]?\s*(?:,|/|&|\bor\b|\band\b)\s*[(\[]?([A-Z])[)\]]?(?![\w'\-])"
-)
-_PAREN = re.compile(r"\(([A-Z])\)")
-_OPTION_WORD = re.compile(r"\b(?i:option|choice)\s*(?:(?i:is)\s+)?[(\[]?([A-Z])[)\]]?(?![\w'\-])")
+class _LetterRules(NamedTuple):
+    lone: re.Pattern[str]
+    lead: re.Pattern[str]
+    after_prefix: re.Pattern[str]
+    several: re.Pattern[str]
+    paren: re.Pattern[str]
+    option_word: re.Pattern[str]
+
+
+@lru_cache(maxsize=64)
+def _letter_rules(n_options: int) -> _LetterRules:
+    """The letter rules for an n-option question. Up to 26 options a label is one letter ([A-Za-z],
+    capitals where prose could hold the letter); past Z the in-range labels AA, AB, ... are added
+    (medprobe.letters), so a 27-option question can be answered "AA"."""
+    one, cap = letter_pattern(n_options), letter_pattern(n_options, lowercase=False)
+    return _LetterRules(
+        lone=re.compile(rf"^\s*[(\[]?({one})[)\]]?\s*[.:)]?\s*$"),
+        lead=re.compile(rf"^\s*(?:\(({one})\)|\[({one})\]|({one})[.):])(?:\s|$)"),
+        after_prefix=re.compile(rf"^\s*(?:(?:option|choice|letter)\s*)?[(\[]?({one})[)\]]?(?=$|[^\w'\-])", re.I),
+        several=re.compile(
+            rf"(?<![\w'\-])[(\[]?({cap})[)\]]?\s*(?:,|/|&|\bor\b|\band\b)\s*[(\[]?({cap})[)\]]?(?![\w'\-])"
+        ),
+        paren=re.compile(rf"\(({cap})\)"),
+        option_word=re.compile(rf"\b(?i:option|choice)\s*(?:(?i:is)\s+)?[(\[]?({cap})[)\]]?(?![\w'\-])"),
+    )
 
 
 # Every refusal pattern contains one of these; plain substring tests are far cheaper than the regex.
@@ -130,6 +154,13 @@ def _invalid(parser: str, reason: str) -> Answer:
     return Answer(value=None, parser=parser, valid=False, reason=reason)
 
 
+def _after_chain(text: str, parser: str) -> str | Answer:
+    """The answer part of `text` (after any reasoning chain), or the invalid Answer when it has none."""
+    part = split_text(text)
+    reason = part.invalid_reason
+    return _invalid(parser, reason) if reason else part.answer
+
+
 # ---------------------------------------------------------------- yes / no
 
 
@@ -171,6 +202,9 @@ def parse_yes_no(text: str | None) -> Answer:
     """Parse a yes/no answer: tag > boxed > exact > "Answer:" prefix > first word > (refusal) > contains."""
     if text is None or not text.strip(_EDGE):
         return _invalid(YES_NO_PARSER, "empty")
+    text = _after_chain(text, YES_NO_PARSER)
+    if isinstance(text, Answer):
+        return text
     marked = _explicit(text)
     if marked:
         return _yes_no_in(*marked)
@@ -199,31 +233,31 @@ def parse_yes_no(text: str | None) -> Answer:
 # ---------------------------------------------------------------- option letters
 
 
-def _strong_letter(text: str) -> tuple[str, str] | str | None:
+def _strong_letter(text: str, rules: _LetterRules) -> tuple[str, str] | str | None:
     """(letter, method) from an "Answer:" prefix or a lone/leading letter, a failure reason, or None."""
     tail = _after_prefix(text)
     if tail is not None:
-        m = _LETTER_AFTER_PREFIX.match(tail)
-        if m and _SEVERAL.match(tail.lstrip()):
+        m = rules.after_prefix.match(tail)
+        if m and rules.several.match(tail.lstrip()):
             return "several_letters"
         if m:
             letter, rest = m.group(1), tail[m.end() :]
             # "The answer is a mass": a lowercase letter, or "A"/"I" followed by a lowercase word,
             # is prose, not an option letter.
-            prose = (letter.islower() or letter in "AI") and re.match(r"\s+[a-z]", rest)
+            prose = (letter.islower() or letter in ("A", "I")) and re.match(r"\s+[a-z]", rest)
             if not prose:
                 return letter.upper(), "answer_prefix"
-    m = _LETTER_LONE.match(text) or _LETTER_LEAD.match(text)
+    m = rules.lone.match(text) or rules.lead.match(text)
     if m:
         return next(g for g in m.groups() if g).upper(), "lone_letter"
     return None
 
 
-def _weak_letter(text: str) -> tuple[str, str] | str | None:
+def _weak_letter(text: str, rules: _LetterRules) -> tuple[str, str] | str | None:
     """Letters inside prose: "A or B" is ambiguous; else a single "(B)" or "option B"."""
-    if _SEVERAL.search(text):
+    if rules.several.search(text):
         return "several_letters"
-    for rule, method in ((_PAREN, "paren"), (_OPTION_WORD, "option_word")):
+    for rule, method in ((rules.paren, "paren"), (rules.option_word, "option_word")):
         found = {x.upper() for x in rule.findall(text)}
         if len(found) == 1:
             return found.pop(), method
@@ -240,20 +274,24 @@ def parse_letter(text: str | None, n_options: int) -> Answer:
     Inside a tag or box the same rules run on the tag's content only."""
     if text is None or not text.strip(_EDGE):
         return _invalid(LETTER_PARSER, "empty")
+    text = _after_chain(text, LETTER_PARSER)
+    if isinstance(text, Answer):
+        return text
     text = text.replace("*", "")
     marked = _explicit(text)
     segment, method = marked if marked else (text, None)
-    found = _strong_letter(segment)
+    rules = _letter_rules(n_options)
+    found = _strong_letter(segment, rules)
     if found is None:
         if is_refusal(segment):
             return _invalid(LETTER_PARSER, "refusal")
-        found = _weak_letter(segment)
+        found = _weak_letter(segment, rules)
     if found is None:
         return _invalid(LETTER_PARSER, "empty" if not segment.strip(_EDGE) else "no_letter")
     if isinstance(found, str):
         return _invalid(LETTER_PARSER, found)
     letter, rule = found
-    if _LETTERS.index(letter) >= n_options:
+    if letter_index(letter) >= n_options:
         return _invalid(LETTER_PARSER, "letter_out_of_range")
     return Answer(value=letter, parser=LETTER_PARSER, method=method or rule)
 
@@ -266,6 +304,9 @@ def parse_open(text: str | None) -> Answer:
     """Parse a free-text answer: content of tag > boxed > "Answer:" prefix > whole text, normalised."""
     if text is None or not text.strip(_EDGE):
         return _invalid(OPEN_PARSER, "empty")
+    text = _after_chain(text, OPEN_PARSER)
+    if isinstance(text, Answer):
+        return text
     marked = _explicit(text)
     if marked:
         segment, method = marked

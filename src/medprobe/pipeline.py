@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import shutil
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import orjson
 from pydantic import Field
 
-from medprobe import __version__, benchmarks, scoring
-from medprobe.backends import BackendConfig, create
+from medprobe import __version__, benchmarks, clusters, image_fetch, imaging, probes, scoring
+from medprobe.backends import BackendConfig, PermanentError, create
 from medprobe.backends.likelihood import check_supported
+from medprobe.backends.options import answer_options
 from medprobe.benchmarks import LoadOptions
+from medprobe.benchmarks._base import Provenance
+from medprobe.judge_report import attach
+from medprobe.manifest import (Coverage, Execution, ExitCode, Manifest, PromptInfo, RunStatus, as_json, differences,
+                               legacy_identity)  # fmt: skip
 from medprobe.probes import ProbeSpec
 from medprobe.prompts import PromptTemplate, load_template
+from medprobe.summary import markdown
 from medprobe.results import Results, compute
 from medprobe.runner import Counts, Job, Progress, RunSettings, execute
-from medprobe.store import MANIFEST, RECORDS, RESULTS, SUMMARY, RunStore, read_manifest, read_records, write_json
-from medprobe.types import SCHEMA_VERSION, Frozen, GenerationConfig
+from medprobe.store import (MANIFEST, RECORDS, RESULTS, SUMMARY, RunStore, StorageError, read_manifest, read_records,
+                            write_json, write_text)
+from medprobe.types import GenerationConfig, Frozen
 
 
 class RunSpec(Frozen):
@@ -34,6 +44,12 @@ class RunSpec(Frozen):
     train_split: str | None = Field(None, description="split the prior baseline learns from; default: the benchmark's")
     answer_mode: str = Field("generate", description="generate, next-token or option-likelihood (backends.likelihood)")
     probes: tuple[str, ...] = Field((), description="--probe specs (medprobe.probes), e.g. 'blind', 'corrupt:jpeg@3,5'")
+    max_errors: str = Field("0", description="--max-errors: errors tolerated before the run counts as partial, "
+                            "a count ('5') or a percentage of the planned samples ('2%')")
+
+
+class PreflightError(ValueError):
+    """The run could not start (dead server, refused key, unknown model); nothing was sent."""
 
 
 def _loop_factory():
@@ -49,16 +65,40 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def _identity(manifest: dict) -> dict:
-    """What makes two runs the same run (so re-running resumes instead of mixing)."""
-    identity = {
-        "benchmark": {k: manifest["benchmark"].get(k) for k in ("benchmark", "source", "split", "filters")},
-        "model": f"{manifest['backend']['provider']}/{manifest['backend']['model']}",
-        "prompt_hash": manifest["prompt"]["hash"],
-        "generation": manifest["generation"],
-        "answer_mode": manifest.get("answer_mode", "generate"),
-    }
-    return orjson.loads(orjson.dumps(identity))  # compare as stored JSON (tuples read back as lists)
+def _source(provenance: Provenance) -> dict:
+    """The data's identity: its content hash when known, else the source with local paths made absolute
+    (the same file named by a relative and an absolute path is the same run)."""
+    ident = {k: getattr(provenance, k) for k in ("benchmark", "split", "filters", "sha256", "revision")}
+    if provenance.sha256 is None:
+        path = Path(provenance.source).expanduser()
+        ident["source"] = str(path.resolve()) if path.exists() else provenance.source
+    return ident
+
+
+def identity(spec: RunSpec, provenance: Provenance, template: PromptTemplate) -> dict:
+    """What makes two runs the same run: everything that changes an answer, nothing that only changes
+    how requests are sent (concurrency, timeouts, retries, replicas)."""
+    return as_json({
+        "benchmark": _source(provenance),
+        "model": f"{spec.backend.provider}/{spec.backend.model}",
+        "backend_options": answer_options(spec.backend.options),
+        "prompt_hash": template.hash,
+        "generation": spec.generation.model_dump(),
+        "answer_mode": spec.answer_mode,
+        "seed": spec.seed,
+        "probes": sorted(spec.probes),
+        "view": spec.load.view.model_dump() if spec.load.view else None,
+        "dicom_tags": sorted(spec.load.dicom_tags),
+        "train_split": spec.train_split,
+    })  # fmt: skip
+
+
+def _mismatch(previous: Manifest, current: Manifest) -> list[str]:
+    if previous.identity.get("legacy"):  # a schema-1 run: compare what 0.1 compared
+        old, new = previous.identity["legacy"], legacy_identity(current.to_json())
+    else:
+        old, new = previous.identity, current.identity
+    return differences(old, new)
 
 
 def default_presets() -> list[str]:
@@ -66,87 +106,208 @@ def default_presets() -> list[str]:
 
 
 def run(spec: RunSpec, out: Path, progress: Progress | None = None) -> Results:
-    """Run (or resume) a benchmark on a model into `out`, then score it under every preset.
+    """Run (or resume) a benchmark on a model into `out`, then score it under every preset; the
+    manifest's status says how it ended (`medprobe.manifest.RunStatus`).
     One process writes a run folder at a time: a second one is refused at once (RunLockedError)."""
     from medprobe.runlock import RunLock
 
-    with RunLock(out):
-        return _run(spec, out, progress)
+    fresh = not out.exists()
+    try:
+        with RunLock(out):
+            return _run(spec, out, progress)
+    except BaseException:
+        if fresh and out.is_dir() and not (out / MANIFEST).exists():
+            shutil.rmtree(out, ignore_errors=True)  # failed before starting: leave no empty run folder behind
+        raise
 
 
 def _run(spec: RunSpec, out: Path, progress: Progress | None = None) -> Results:
     loaded = benchmarks.load(spec.benchmark, spec.load)
     bench = benchmarks.spec_for(spec.benchmark)
     template = load_template(spec.prompt or (bench.prompt if bench else "default"))
-    manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "medprobe_version": __version__,
-        "command": "run",
-        "status": "running",
-        "created": _now(),
-        "benchmark": loaded.provenance.model_dump(),
-        "load_errors": loaded.errors[:100],
-        "load_error_count": len(loaded.errors),
-        "default_preset": bench.default_preset if bench else "strict",
-        "prompt": {"name": template.name, "hash": template.hash, "template": template.model_dump()},
-        "backend": spec.backend.public(),
-        "generation": spec.generation.model_dump(),
-        "settings": spec.settings.model_dump(),
-        "seed": spec.seed,
-        "turns": 1 + len(template.followups),
-        "answer_mode": spec.answer_mode,
-    }
+    manifest = Manifest(
+        medprobe_version=__version__, command="run", status=RunStatus.RUNNING, created=_now(),
+        benchmark=loaded.provenance.model_dump(mode="json"), load_errors=tuple(loaded.errors[:100]),
+        load_error_count=len(loaded.errors), default_preset=bench.default_preset if bench else "strict",
+        prompt=PromptInfo(name=template.name, hash=template.hash, template=template.model_dump(mode="json")),
+        backend=spec.backend.public(), generation=spec.generation.model_dump(mode="json"),
+        settings=spec.settings.model_dump(mode="json"), seed=spec.seed, turns=1 + len(template.followups),
+        answer_mode=spec.answer_mode, probes=spec.probes, max_errors=spec.max_errors,
+        identity=identity(spec, loaded.provenance, template),
+    )  # fmt: skip
     # a wrong model spec, a missing API key or an unsupported answer mode fails here, before anything is written
     backend = create(spec.backend)
     check_supported(backend, spec.answer_mode)
-    samples = loaded.samples + _derive_probes(spec, bench, template, loaded.samples, manifest, out)
-    out.mkdir(parents=True, exist_ok=True)
-    if (out / MANIFEST).is_file():
+    resuming = (out / MANIFEST).is_file()
+    if resuming:
         previous = read_manifest(out)
-        if _identity(previous) != _identity(manifest):
+        if diff := _mismatch(previous, manifest):
             raise ValueError(
-                f"{out} already holds a different run ({previous['backend']['provider']}/{previous['backend']['model']} "
-                f"on {previous['benchmark']['benchmark']}, prompt {previous['prompt']['name']}). "
+                f"{out} already holds a different run ({previous.model_name} on "
+                f"{previous.benchmark.get('benchmark')}); what differs: {'; '.join(diff)}. "
                 "Pass another --out, or delete that folder to start over."
             )
-        manifest["created"] = previous.get("created", manifest["created"])
-        if "judge" in previous:  # `medprobe judge`'s config stays with its verdicts (judge.sqlite)
-            manifest["judge"] = previous["judge"]
-    write_json(out / MANIFEST, manifest)
-    store = RunStore(out / RECORDS)
-    try:
-        store.put_samples(samples)
-        job = Job(samples=samples, template=template, model=f"{spec.backend.provider}/{spec.backend.model}",
-                  config=spec.generation, answer_mode=spec.answer_mode)  # fmt: skip
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            counts = runner.run(_execute(spec, bench, job, store, progress, backend))
-        manifest.update(status="complete", finished=_now(), last_execution=_counts(counts))
-    except BaseException:
-        manifest.update(status="interrupted", finished=_now())
-        write_json(out / MANIFEST, manifest)
+        manifest = manifest.model_copy(update={"created": previous.created or manifest.created, "judge": previous.judge})
+    with asyncio.Runner(loop_factory=_loop_factory()) as aio:
+        # a resumed run may need no request at all (re-scoring a finished run): there the gate request,
+        # sent only when something is missing, is the check
+        if not resuming:
+            _preflight(aio, backend)
+        fetch_failed: tuple[str, ...] = ()
+        if spec.settings.fetch_images:  # before deriving probes: blind and corrupt read the images
+            fetched, failed = aio.run(image_fetch.prefetch(loaded.samples, out / "image_cache",
+                                                           max_bytes=imaging.MAX_FILE_BYTES, timeout_s=30.0,
+                                                           concurrency=spec.settings.concurrency))  # fmt: skip
+            loaded, fetch_failed = replace(loaded, samples=fetched), tuple(failed)
+        derived = _derive_probes(spec, bench, template, loaded.samples, out)
+        samples = loaded.samples + derived.samples
+        if derived.probes:
+            manifest = manifest.model_copy(update={"probes": derived.probes, "probe_skipped": derived.skipped[:100],
+                                                   "probe_skipped_count": len(derived.skipped)})
+        if fetch_failed:
+            manifest = manifest.model_copy(update={"images_not_fetched": fetch_failed[:100],
+                                                   "images_not_fetched_count": len(fetch_failed)})
+        store = RunStore(out / RECORDS)  # a damaged records.sqlite fails here, before the manifest says running
+        try:
+            write_json(out / MANIFEST, manifest.to_json())
+            store.put_samples(samples)
+            job = Job(samples=samples, template=template, model=f"{spec.backend.provider}/{spec.backend.model}",
+                      config=spec.generation, answer_mode=spec.answer_mode,
+                      options=answer_options(spec.backend.options))  # fmt: skip
+            counts = aio.run(_execute(spec, bench, job, store, progress, backend))
+        except BaseException as exc:
+            reason = ("interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
+                      if isinstance(exc, StorageError) else f"{type(exc).__name__}: {exc}")  # fmt: skip
+            _finish_anyway(out, manifest.model_copy(update={"status": RunStatus.INTERRUPTED, "finished": _now(),
+                                                            "stop_reason": reason[:500]}))  # fmt: skip
+            store.close()
+            raise
         store.close()
-        raise
-    write_json(out / MANIFEST, manifest)
-    store.close()
-    return score(out, samples=samples)
+    manifest, results = conclude(out, manifest, counts, samples)
+    return results
 
 
-def _derive_probes(spec: RunSpec, bench, template: PromptTemplate, samples: list, manifest: dict, out: Path) -> list:
-    """Probe variants of the clean samples (run beside them, same cache); records the specs in the manifest."""
+def _preflight(aio: asyncio.Runner, backend) -> None:
+    """The backend's own check of endpoint, key and model (seconds), before anything is written."""
+    check = getattr(backend, "preflight", None)
+    if check is None:
+        return
+    try:
+        aio.run(check())
+    except PermanentError as exc:
+        aio.run(backend.aclose())
+        raise PreflightError(str(exc)) from None
+
+
+def conclude(out: Path, manifest: Manifest, counts: Counts, samples: list) -> tuple[Manifest, Results]:
+    """Score what is stored, decide the status from the coverage, and write manifest, results and summary."""
+    records = read_records(out, samples)[1]
+    results = compute_results(manifest, records)
+    coverage = results.coverage
+    assert coverage is not None
+    status, stopped_by, reason = _status(counts, coverage, manifest.max_errors)
+    execution = Execution(requests=counts.total, cached=counts.cached, sent=counts.sent, errors=counts.errors,
+                          not_sent=counts.not_sent)  # fmt: skip
+    manifest = manifest.model_copy(update={"status": status, "stopped_by": stopped_by, "stop_reason": reason,
+                                           "finished": _now(), "last_execution": execution, "coverage": coverage})
+    _finish(out, manifest)
+    write_results(out, manifest, results, records)
+    return manifest, results
+
+
+def _finish(out: Path, manifest: Manifest) -> None:
+    write_json(out / MANIFEST, manifest.to_json())
+
+
+def _finish_anyway(out: Path, manifest: Manifest) -> None:
+    """Record how a failed run ended without hiding why it failed. On a full disk the atomic write
+    (a new file, then a rename) has no room; rewriting the old manifest in place reuses its own blocks."""
+    try:
+        _finish(out, manifest)
+    except StorageError as exc:
+        if exc.kind != "full":
+            return
+        data = orjson.dumps(manifest.to_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+        path = out / MANIFEST
+        try:
+            # only within the blocks the file already holds: a write that needs a new block could stop
+            # half-way and leave a manifest that no longer parses
+            if len(data) <= os.stat(path).st_blocks * 512:
+                with open(path, "r+b") as f:
+                    f.write(data)
+                    f.truncate(len(data))
+        except OSError:
+            pass  # nothing more can be written; the message the user sees says what is safe
+
+
+def tolerated(errors: int, planned: int, max_errors: str | None) -> bool:
+    """`--max-errors`: a count ('5') or a percentage of the planned samples ('2%'); default 0."""
+    text = (max_errors or "0").strip()
+    if text.endswith("%"):
+        return planned > 0 and 100.0 * errors / planned <= float(text[:-1])
+    return errors <= int(text)
+
+
+def parse_max_errors(text: str) -> str:
+    """Check --max-errors early, with a message that shows the two accepted forms."""
+    body = text.strip().removesuffix("%")
+    try:
+        value = float(body) if text.strip().endswith("%") else int(body)
+    except ValueError:
+        raise ValueError(f"--max-errors takes a count (5) or a percentage (2%); got {text!r}") from None
+    if value < 0:
+        raise ValueError(f"--max-errors cannot be negative; got {text!r}")
+    return text.strip()
+
+
+def _status(counts: Counts, coverage: Coverage, max_errors: str | None) -> tuple[RunStatus, str | None, str | None]:
+    if counts.gate_failed:
+        return RunStatus.FAILED, None, counts.stopped
+    if counts.stopped:
+        return RunStatus.STOPPED, counts.stopped_by, counts.stopped
+    errors = coverage.errors + coverage.variants_failed
+    if errors == 0:
+        return RunStatus.COMPLETE, None, None
+    planned = coverage.samples + coverage.variants
+    if tolerated(errors, planned, max_errors):
+        return RunStatus.COMPLETE, None, f"{errors} of {planned} samples ended in errors, within --max-errors {max_errors}"
+    return RunStatus.PARTIAL, None, (f"{errors} of {planned} samples ended in errors; --max-errors N or P% sets how "
+                                     f"many a run may have (now {max_errors or 0})")
+
+
+def exit_code(manifest: Manifest) -> ExitCode:
+    """The process exit code for a finished `medprobe run` (README: exit codes)."""
+    return {
+        RunStatus.COMPLETE: ExitCode.OK,
+        RunStatus.PARTIAL: ExitCode.ERRORS,
+        RunStatus.FAILED: ExitCode.FAILED,
+        RunStatus.STOPPED: ExitCode.BUDGET if manifest.stopped_by == "budget" else ExitCode.STOPPED,
+        RunStatus.INTERRUPTED: ExitCode.INTERRUPTED,
+        RunStatus.RUNNING: ExitCode.INTERNAL,
+    }[manifest.status]
+
+
+@dataclass(frozen=True)
+class Derived:
+    samples: list = field(default_factory=list)
+    probes: tuple[str, ...] = ()  # the specs, normalised
+    skipped: tuple[str, ...] = ()  # parents no variant could be derived from, with why
+
+
+def _derive_probes(spec: RunSpec, bench, template: PromptTemplate, samples: list, out: Path) -> Derived:
+    """Probe variants of the clean samples (run beside them, same cache)."""
     if not spec.probes:
-        return []
-    from medprobe import probes
-
+        return Derived()
     specs = probes.parse(spec.probes)
-    manifest["probes"] = [str(s) for s in specs]
     train = []
     if any(s.name in probes.NEEDS_TRAIN for s in specs):
         split = spec.train_split or (bench.train_split if bench else None)
         if split and split != spec.load.split:
             train = benchmarks.load(spec.benchmark, spec.load.model_copy(update={"split": split, "limit": None})).samples
-    return probes.derive(specs, samples, seed=spec.seed, template=template, train=train,
+    made = probes.derive(specs, samples, seed=spec.seed, template=template, train=train,
                          allow_outside_root=spec.settings.allow_outside_root,
                          image_dir=str((out / "probe_images").resolve()))  # fmt: skip
+    return Derived(samples=list(made.samples), probes=tuple(str(s) for s in specs), skipped=made.skipped)
 
 
 async def _execute(spec: RunSpec, bench, job: Job, store: RunStore, progress: Progress | None, backend) -> Counts:
@@ -163,22 +324,38 @@ async def _execute(spec: RunSpec, bench, job: Job, store: RunStore, progress: Pr
         await backend.aclose()
 
 
-def _counts(c: Counts) -> dict:
-    return {"requests": c.total, "cached": c.cached, "sent": c.sent, "errors": c.errors}
+def compute_results(manifest: Manifest, records: list, presets: list[str] | None = None,
+                    cluster: str | None = clusters.DEFAULT) -> Results:  # fmt: skip
+    """Every preset, probe, calibration and judge row of stored records, with the run's coverage;
+    intervals resample `cluster` (medprobe.clusters: the image by default, a metadata column, or none)."""
+    specs = [ProbeSpec.parse(s) for s in manifest.probes]
+    rows = manifest.benchmark.get("rows")
+    return compute(records, presets or default_presets(), seed=manifest.seed, probes=specs,
+                   probe_preset=manifest.default_preset, load_errors=manifest.load_errors,
+                   load_error_count=manifest.load_error_count,
+                   rows=None if rows is None else int(rows) + manifest.load_error_count, cluster=cluster)  # fmt: skip
 
 
-def score(out: Path, presets: list[str] | None = None, write: bool = True, samples=None) -> Results:
-    """Re-score stored generations (no model calls) under the given presets, default all."""
-    manifest, records = read_records(out, samples)
-    specs = [ProbeSpec.parse(s) for s in manifest.get("probes", [])]
-    results = compute(records, presets or default_presets(), seed=manifest.get("seed", 0), probes=specs,
-                      probe_preset=manifest.get("default_preset", "strict"))  # fmt: skip
-    from medprobe.judge_report import attach
+def write_results(out: Path, manifest: Manifest, results: Results, records: list | None = None) -> None:
+    """results.json and summary.md into `out` (the run folder, or `score --out`); StorageError when
+    the folder cannot be written. `records` let summary.md's verdicts read per-answer figures."""
+    write_json(out / RESULTS, results.model_dump(mode="json"))
+    write_text(out / SUMMARY, markdown(results, manifest, records=records or ()))
 
-    results = attach(out, records, results, manifest.get("seed", 0))  # judge rows, when judge.sqlite exists
+
+def score(out: Path, presets: list[str] | None = None, write: bool = True, samples=None,
+          cluster: str | None = clusters.DEFAULT) -> Results:  # fmt: skip
+    """Re-score stored generations (no model calls) under the given presets, default all; intervals
+    resample `cluster` (`--cluster-key`: image by default, a metadata column, or none)."""
+    manifest, records, results = rescore(out, presets, samples, cluster)
     if write and presets is None:
-        from medprobe.report import markdown
-
-        write_json(out / RESULTS, results.model_dump(mode="json"))
-        (out / SUMMARY).write_text(markdown(results, manifest), encoding="utf-8")
+        write_results(out, manifest, results, records)
     return results
+
+
+def rescore(out: Path, presets: list[str] | None = None, samples=None,
+            cluster: str | None = clusters.DEFAULT) -> tuple[Manifest, list, Results]:  # fmt: skip
+    """The manifest, the records and their results, nothing written (`score` writes them)."""
+    manifest, records = read_records(out, samples)
+    results = compute_results(manifest, records, presets, cluster)
+    return manifest, records, attach(out, records, results, manifest.seed, cluster)  # judge rows, if judged

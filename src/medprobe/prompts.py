@@ -15,11 +15,10 @@ from typing import TypeVar
 
 from pydantic import Field, ValidationError
 
+from medprobe.letters import LETTERS, letter  # noqa: F401 (LETTERS: re-exported for probes, judge, backends)
 from medprobe.types import AnswerType, Frozen, Message, Part, Sample
 
 T = TypeVar("T", bound=Frozen)
-
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 class PromptTemplate(Frozen):
@@ -104,7 +103,8 @@ def load_template(name_or_path: str) -> PromptTemplate:
 
 def format_options(options: tuple[str, ...], line: str | None = None) -> str:
     line = line or "{letter}. {text}"
-    return "\n".join(line.format(letter=LETTERS[i], text=text) for i, text in enumerate(options))
+    # past Z the labels go on AA, AB, ... (medprobe.letters), as parse_letter reads them back
+    return "\n".join(line.format(letter=letter(i), text=text) for i, text in enumerate(options))
 
 
 def first_turn(template: PromptTemplate, sample: Sample) -> tuple[Message, ...]:

@@ -6,50 +6,22 @@ never scored as wrong; unparseable answers are a third outcome (invalid), report
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 from pydantic import Field
 
-from medprobe import scoring
+from medprobe import clusters, scoring
 from medprobe.calibration import CalibrationSection, compute_calibration
+from medprobe.clusters import Resampling
 from medprobe.judge_report import JudgeSection
+from medprobe.manifest import Coverage, ErrorTally
+from medprobe.metrics import Metric, PresetResult, benchmark_aggregate, subsets
 from medprobe.probes._base import ProbeResult
-from medprobe.stats import N_RESAMPLES, bootstrap_ci
-from medprobe.types import SCHEMA_VERSION, AnswerType, Frozen, Outcome, Record, Score
-
-#: metadata keys reported as subgroup rows when samples carry them
-SUBGROUP_KEYS = ("modality", "organ", "question_type", "content_type", "language")
-MAX_GROUP_VALUES = 40
-
-
-class Metric(Frozen):
-    subset: str = Field(description="'overall', an answer type, or 'key=value' for a subgroup")
-    metric: str = Field(description="what `value` is: accuracy, recall, token_f1, ...")
-    preset: str
-    parsers: tuple[str, ...]
-    value: float = Field(description="a fraction in [0, 1]")
-    ci_low: float
-    ci_high: float
-    n: int
-    correct: int
-    wrong: int
-    invalid: int
-
-
-class PresetResult(Frozen):
-    preset: str
-    description: str
-    reproduces: str
-    metrics: tuple[Metric, ...]
-
-    def get(self, subset: str = "overall", metric: str | None = None) -> Metric:
-        for m in self.metrics:
-            if m.subset == subset and (metric is None or m.metric == metric):
-                return m
-        raise KeyError(f"no metric {metric or '*'} for subset {subset!r} in preset {self.preset}")
-
+from medprobe.reasoning_figures import ReasoningSection, compute_reasoning
+from medprobe.stats import N_RESAMPLES
+from medprobe.types import SCHEMA_VERSION, TRANSIENT_KINDS, ErrorKind, Frozen, Outcome, Record, Score
 
 class RunCounts(Frozen):
     samples: int
@@ -62,11 +34,25 @@ class Results(Frozen):
     schema_version: int = SCHEMA_VERSION
     seed: int
     n_resamples: int = N_RESAMPLES
+    interval: str = Field(clusters.method(), description="how the preset rows' intervals were computed (`medprobe "
+                          "score --cluster-key`), e.g. 'cluster bootstrap by image, 1000 resamples, 95% percentile'")
     counts: RunCounts
+    default_preset: str | None = Field(None, description="the benchmark's default preset: the one `headline` reads")
+    coverage: Coverage | None = Field(None, description="rows, skips, answered, invalid, errors by kind")
     presets: tuple[PresetResult, ...]
     probes: tuple[ProbeResult, ...] = Field((), description="reliability probes (medprobe.probes), paired by parent")
     calibration: CalibrationSection | None = Field(None, description="confidence vs correctness (medprobe.calibration)")
     judge: JudgeSection | None = Field(None, description="LLM judge vs rule presets (medprobe.judge_report)")
+    reasoning: ReasoningSection | None = Field(None, description="reasoning chains: share, length, cut off, accuracy "
+                                               "by length quartile (medprobe.reasoning_figures); None = no chains")
+
+    @property
+    def headline(self) -> Metric | None:
+        """The overall row of the default preset (else of the first preset); None when nothing was scored."""
+        names = [p.preset for p in self.presets]
+        chosen = self.default_preset if self.default_preset in names else (names[0] if names else None)
+        rows = [m for m in self.preset(chosen).metrics if m.subset == "overall"] if chosen else []
+        return rows[0] if rows else None
 
     def preset(self, name: str) -> PresetResult:
         for p in self.presets:
@@ -75,38 +61,65 @@ class Results(Frozen):
         raise KeyError(f"preset {name!r} not in results; have {[p.preset for p in self.presets]}")
 
 
-def _error_kind(message: str) -> str:
-    """A short bucket for the error table (the full message stays in the record)."""
-    for needle, kind in (("timed out", "timeout"), ("429", "rate limited"), ("gave up", "retries exhausted"),
-                         ("Image", "unusable image"), ("image", "unusable image")):  # fmt: skip
-        if needle in message:
-            return kind
-    return re.split(r"[:;(]", message.removeprefix("sample "), maxsplit=1)[0].strip()[:60]
+def _coverage(clean: Sequence[Record], variants: Sequence[Record], invalid: int | None, rows: int | None,
+              load_errors: Sequence[str], load_error_count: int) -> Coverage:
+    """Rows, skips, samples, answered, invalid and errors by kind (from the stored kinds, never message text)."""
+    failed = [r for r in clean if r.generations and not r.answered]
+    tallies: dict[str, list] = {}
+    for r in failed:
+        kind = r.error_kind or ErrorKind.BACKEND
+        entry = tallies.setdefault(str(kind), [0, kind in TRANSIENT_KINDS, r.error or ""])
+        entry[0] += 1
+    by_kind = tuple(ErrorTally(kind=k, count=c, transient=t, example=e[:300])
+                    for k, (c, t, e) in sorted(tallies.items(), key=lambda kv: -kv[1][0]))  # fmt: skip
+    reasons = Counter(_load_reason(e) for e in load_errors)
+    return Coverage(
+        rows=rows, skipped=load_error_count, skipped_reasons=dict(reasons), samples=len(clean),
+        answered=sum(r.answered for r in clean), invalid=invalid, errors=len(failed),
+        not_sent=sum(not r.generations for r in clean), errors_by_kind=by_kind, variants=len(variants),
+        variants_answered=sum(r.answered for r in variants),
+        variants_failed=sum(bool(r.generations) and not r.answered for r in variants),
+    )  # fmt: skip
+
+
+def _load_reason(message: str) -> str:
+    """'data.jsonl line 7: image missing ...' -> 'image missing' (a short bucket; the full text stays listed)."""
+    _where, sep, why = message.partition(": ")
+    return re.split(r"[:;(]", why if sep else message, maxsplit=1)[0].strip()[:60] or "unreadable row"
 
 
 def compute(records: Iterable[Record], presets: Sequence[str], seed: int = 0, probes: Sequence = (),
-            probe_preset: str = "strict") -> Results:
-    """Preset rows on the clean samples; `probes` (ProbeSpecs) analysed on the variants, paired by parent."""
+            probe_preset: str = "strict", load_errors: Sequence[str] = (), load_error_count: int = 0,
+            rows: int | None = None, cluster: str | None = clusters.DEFAULT) -> Results:
+    """Preset rows on the clean samples; `probes` (ProbeSpecs) analysed on the variants, paired by parent;
+    the coverage of the run (with the rows skipped at load, when given). `cluster`: what the intervals
+    resample (medprobe.clusters: the image by default, a metadata column, or none for questions)."""
     everything = list(records)
     # probe variants never enter the headline rows: they are compared with their parents below
-    records = [r for r in everything if "parent_id" not in r.sample.metadata]
+    records = [r for r in everything if not r.sample.is_variant]
+    variants = [r for r in everything if r.sample.is_variant]
     answered, failed = [], []
     for r in records:
         (answered if r.answered else failed).append(r)
-    reasons = Counter(_error_kind(r.error or "no generation (run interrupted)") for r in failed)
+    reasons = Counter(str(r.error_kind or "not_sent") for r in failed)
     counts = RunCounts(samples=len(records), answered=len(answered), errors=len(failed), error_reasons=dict(reasons))
-    subsets = _subsets(answered)
-    aggregate = _benchmark_aggregate(records)
+    groups = subsets(answered)
+    resampling = Resampling.of([r.sample for r in answered], cluster)  # cluster labels once, for every preset
+    aggregate = benchmark_aggregate(records)
     # a preset restricted to other benchmarks (probmed, smmile-*) gets no empty section
     benches = {r.sample.benchmark for r in records}
     presets = [p for p in presets if not scoring.get(p).benchmarks or benches & set(scoring.get(p).benchmarks)]
     probe_results = tuple(_probe_results(probes, everything, probe_preset, seed))
     # the repeat probe's per-sample agreement is one of calibration's confidence sources
     agreement = {str(m.detail["sample_id"]): m.value for p in probe_results for m in p.rows if m.name == "sample_agreement"}
-    return Results(seed=seed, counts=counts,
-                   presets=tuple(_preset_result(p, answered, subsets, seed, aggregate) for p in presets),
-                   probes=probe_results,
-                   calibration=compute_calibration(answered, presets[0], seed, agreement) if presets else None)
+    preset_results = tuple(_preset_result(p, answered, groups, seed, aggregate, resampling) for p in presets)
+    main = next((p for p in preset_results if p.preset == probe_preset), preset_results[0] if preset_results else None)
+    invalid = next((m.invalid for m in main.metrics if m.subset == "overall"), 0) if main else None
+    coverage = _coverage(records, variants, invalid, rows, load_errors, load_error_count)
+    return Results(seed=seed, counts=counts, coverage=coverage, interval=resampling.method, presets=preset_results,
+                   default_preset=probe_preset, probes=probe_results,
+                   calibration=compute_calibration(answered, presets[0], seed, agreement) if presets else None,
+                   reasoning=compute_reasoning(answered, main.preset, seed) if main else None)
 
 
 def _probe_results(specs: Sequence, records: list[Record], preset: str, seed: int) -> list[ProbeResult]:
@@ -117,49 +130,25 @@ def _probe_results(specs: Sequence, records: list[Record], preset: str, seed: in
     return probes.analyze(specs, records, preset, seed)
 
 
-def _benchmark_aggregate(records: Sequence[Record]):
-    """The registered benchmark's `aggregate` hook (MediConfusion pairs, ProbMed groups), if any."""
-    from medprobe import benchmarks
-
-    names = {r.sample.benchmark for r in records}
-    spec = benchmarks.spec_for(names.pop()) if len(names) == 1 else None
-    return spec.aggregate if spec else None
-
-
 def score_all(records: Sequence[Record], preset_name: str) -> list[Score]:
     preset = scoring.get(preset_name)
-    return [preset.score(r.sample, r.final.text if r.final else None) for r in records]
-
-
-def _subsets(records: Sequence[Record]) -> list[tuple[str, np.ndarray]]:
-    """overall, answer types, then subgroups by key and decreasing n (capped per key): row indices."""
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, r in enumerate(records):
-        groups[str(r.sample.answer_type)].append(i)
-        for key in SUBGROUP_KEYS:
-            value = r.sample.metadata.get(key)
-            if value not in (None, ""):
-                groups[f"{key}={value}"].append(i)
-    out = [("overall", np.arange(len(records)))]
-    out += [(k, np.array(groups[k])) for k in map(str, AnswerType) if k in groups]
-    for key in SUBGROUP_KEYS:
-        rows = sorted(((k, v) for k, v in groups.items() if k.startswith(key + "=")), key=lambda kv: -len(kv[1]))
-        out += [(k, np.array(v)) for k, v in rows[:MAX_GROUP_VALUES]]
-    return out
+    return [preset.score_generation(r.sample, r.final) for r in records]
 
 
 _OUTCOMES = (Outcome.CORRECT, Outcome.WRONG, Outcome.INVALID)
 
 
-def _preset_result(name: str, records: Sequence[Record], subsets, seed: int, aggregate=None) -> PresetResult:
+def _preset_result(name: str, records: Sequence[Record], subsets, seed: int, aggregate=None,
+                   resampling: Resampling | None = None) -> PresetResult:  # fmt: skip
     preset = scoring.get(name)
     n = len(records)
     # a preset only scores the answer types its official script defines (LLaVA-Med has no
     # multiple-choice rule): other samples are left out of its rows rather than counted invalid
     applies = np.fromiter((preset.applies(r.sample) for r in records), bool, n)
-    scores = [preset.score(r.sample, r.final.text) if ok else None for r, ok in zip(records, applies)]  # type: ignore[union-attr]
+    scores = [preset.score_generation(r.sample, r.final) if ok else None for r, ok in zip(records, applies)]
     value = np.array([s.value if s else np.nan for s in scores])
     outcome = np.array([_OUTCOMES.index(s.outcome) if s else 0 for s in scores], np.int8)
+    fallback = np.fromiter((bool(s and s.answer.fallback) for s in scores), bool, n)
     parser_names = sorted({s.parser for s in scores if s})
     parser = np.array([parser_names.index(s.parser) if s else 0 for s in scores], np.int16)
     metric_names = sorted(set(preset.value_names.values()))
@@ -167,6 +156,7 @@ def _preset_result(name: str, records: Sequence[Record], subsets, seed: int, agg
                        for r, ok in zip(records, applies)], np.int16)  # fmt: skip
     extras = {k: np.array([s.extra.get(k, np.nan) if s else np.nan for s in scores])
               for k in sorted({k for s in scores if s for k in s.extra})}  # fmt: skip
+    resampling = resampling or Resampling.of([r.sample for r in records])
     metrics: list[Metric] = []
     for subset, idx in subsets:
         idx = idx[applies[idx]]
@@ -177,14 +167,20 @@ def _preset_result(name: str, records: Sequence[Record], subsets, seed: int, agg
         tally = np.bincount(outcome[idx], minlength=3)
         common = dict(
             subset=subset, preset=name, parsers=tuple(parser_names[i] for i in np.unique(parser[idx])), n=len(idx),
-            correct=int(tally[0]), wrong=int(tally[1]), invalid=int(tally[2]),
+            correct=int(tally[0]), wrong=int(tally[1]), invalid=int(tally[2]), fallback=int(fallback[idx].sum()),
+            interval=resampling.method_for(idx), clusters=resampling.count(idx),
         )  # fmt: skip
         columns = {main: value[idx]}
         # secondary values (token F1, mean recall) get a row only where every sample carries them,
         # so a row's n is always the subset's n
         columns.update({k: v[idx] for k, v in extras.items() if not np.isnan(v[idx]).any()})
+        intervals: dict[bytes, tuple[float, float]] = {}
         for metric_name, values in columns.items():
-            low, high = bootstrap_ci(values, seed, f"{name}/{subset}/{metric_name}")
+            # identical columns (MultiMedEval's accuracy and F1 on yes/no answers) share one interval
+            key = values.tobytes()
+            if key not in intervals:
+                intervals[key] = resampling.ci(values, idx, seed, f"{name}/{subset}/{metric_name}")
+            low, high = intervals[key]
             metrics.append(Metric(metric=metric_name, value=float(values.mean()), ci_low=low, ci_high=high, **common))
     if aggregate is not None:
         metrics += aggregate(records, scores, name, seed)

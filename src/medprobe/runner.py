@@ -12,8 +12,9 @@ import asyncio
 import gc
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import Field
 
@@ -22,7 +23,8 @@ from medprobe.backends import Backend, PermanentError, TransientError
 from medprobe.backends.likelihood import scoring_for
 from medprobe.prompts import PromptTemplate, first_turn, next_turn
 from medprobe.store import RunStore
-from medprobe.types import Frozen, Generation, GenerationConfig, Message, Request, Sample
+from medprobe.types import (ErrorKind, Frozen, Generation, GenerationConfig, Message, Request, Sample, Scalar,
+                            without_surrogates)  # fmt: skip
 
 
 class RunSettings(Frozen):
@@ -35,6 +37,12 @@ class RunSettings(Frozen):
     backoff_max_s: float = 60.0
     retry_after_max_s: float = Field(300.0, description="cap on a server's Retry-After, so one reply cannot stall a run for hours")
     allow_outside_root: bool = False
+    fetch_images: bool = Field(False, description="download http(s) images into the run folder before planning "
+                               "(medprobe.image_fetch); off: such images are sample errors naming --fetch-images")
+    breaker: int = Field(10, ge=0, description="stop after this many consecutive connection/auth/not-found failures "
+                         "(0 = never)")
+    max_text_chars: int = Field(200_000, ge=1, description="stored reply text (and reasoning) is cut at this length; "
+                                "the record keeps the original length")
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,13 @@ class Job:
     config: GenerationConfig = GenerationConfig()
     probe: str | None = None
     answer_mode: str = "generate"  # or next-token / option-likelihood (medprobe.backends.likelihood)
+    #: backend options that change answers (dtype, revision, a baseline's seed): they enter every request key
+    options: Mapping[str, Scalar] = field(default_factory=dict)
+
+
+#: failures that mean no request can succeed (the server is gone, the key or model is wrong): a run of them
+#: trips the circuit breaker, and one on the gate request stops the run before the fan-out
+FATAL_KINDS = frozenset({ErrorKind.CONNECTION, ErrorKind.AUTH, ErrorKind.NOT_FOUND})
 
 
 @dataclass
@@ -56,10 +71,33 @@ class Counts:
     sent: int = 0
     errors: int = 0
     done: int = 0
+    not_sent: int = 0  # planned but never attempted: the run was stopped
     started: float = field(default_factory=time.monotonic)
+    consecutive_fatal: int = 0
+    stopped: str | None = None  # why the run stopped early (circuit breaker, failed gate request)
+    stopped_by: str | None = None  # "breaker" or "budget"
+    gate_failed: bool = False  # the first request failed fatally: nothing else was sent
 
 
 Progress = Callable[[Counts], None]
+
+
+def with_overrides(config: GenerationConfig, overrides: Mapping[str, Any]) -> GenerationConfig:
+    """A sample's generation overrides on the run's config. `extra_body` is merged key by key (nested
+    dicts too), so a probe's `chat_template_kwargs` joins the run's --extra-body instead of replacing it."""
+    if not overrides:
+        return config
+    update = dict(overrides)
+    if isinstance(update.get("extra_body"), dict):
+        update["extra_body"] = _merged(config.extra_body, update["extra_body"])
+    return config.model_copy(update=update)
+
+
+def _merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def build_request(job: Job, sample: Sample, messages: tuple[Message, ...], turn: int, allow_outside: bool) -> Request:
@@ -69,13 +107,40 @@ def build_request(job: Job, sample: Sample, messages: tuple[Message, ...], turn:
     )
     # a probe variant carries its probe name, trial index and generation overrides (repeat's
     # temperature) in the sample, so its request key differs from the clean sample's
-    probe = sample.metadata.get("probe")
-    config = job.config.model_copy(update=sample.generation) if sample.generation else job.config
+    probe = sample.variant_of.probe if sample.variant_of is not None else None
+    config = with_overrides(job.config, sample.generation)
     return Request(
         sample_id=sample.id, model=job.model, messages=messages, config=config,
         image_hashes=hashes, turn=turn, probe=str(probe) if probe is not None else job.probe, trial=sample.trial,
         scoring=scoring_for(sample, job.answer_mode) if turn == len(job.template.followups) else None,
+        backend_options=dict(job.options),
     )  # fmt: skip
+
+
+def _capped(gen: Generation, limit: int) -> Generation:
+    """Cut a runaway reply (and its chain) to `limit` characters; the record keeps the original length.
+    A lone surrogate (a broken decoder, an imported file) becomes U+FFFD so the record can be stored."""
+    text, chain = gen.text, gen.reasoning
+    if any(t and _has_surrogate(t) for t in (text, chain)):
+        text = without_surrogates(text) if text else text
+        chain = without_surrogates(chain) if chain else chain
+        gen = gen.model_copy(update={"text": text, "reasoning": chain})
+    if (text is None or len(text) <= limit) and (chain is None or len(chain) <= limit):
+        return gen
+    update = {"truncated_from": len(text or "") + len(chain or "")}
+    if text is not None and len(text) > limit:
+        update["text"] = text[:limit]
+    if chain is not None and len(chain) > limit:
+        update["reasoning"] = chain[:limit]
+    return gen.model_copy(update=update)
+
+
+def _has_surrogate(text: str) -> bool:
+    return not text.isascii() and without_surrogates(text) != text
+
+
+def _gate_message(gen: Generation) -> str:
+    return f"the first request failed ({gen.error_kind}), so no other was sent: {gen.error}"
 
 
 def _error_key(sample: Sample, turn: int) -> str:
@@ -91,6 +156,9 @@ async def execute(job: Job, backend: Backend, store: RunStore, settings: RunSett
     counts.total = len(pending) * n_turns
     for turn in range(n_turns):
         replies = await _round(job, backend, store, settings, pending, turn, done, counts, progress)
+        if counts.stopped:
+            counts.not_sent = max(0, counts.total - counts.done)
+            break
         if turn + 1 < n_turns:
             followup = job.template.followups[turn]
             skipped = len(pending) - len(replies)
@@ -120,13 +188,17 @@ async def _round(job, backend, store, settings, pending, turn, done, counts, pro
 
     async def produce() -> None:
         plan: list[tuple[str, int, str]] = []
+        gate = turn == 0 and counts.sent == 0  # the first request goes alone: a dead server costs one request
         for i, (sample, messages) in enumerate(pending):
+            if counts.stopped:
+                break
             try:
                 request = build_request(job, sample, messages, turn, settings.allow_outside_root)
             except imaging.ImageError as exc:
                 key = _error_key(sample, turn)
                 plan.append((sample.id, turn, key))
-                store.put_generation(key, Generation(error=f"sample {sample.id}: {exc}", attempts=0))
+                store.put_generation(key, Generation(error=f"sample {sample.id}: {exc}", error_kind=ErrorKind.BAD_INPUT,
+                                                     attempts=0))  # fmt: skip
                 counts.errors += 1
                 counts.done += 1
                 continue
@@ -138,6 +210,14 @@ async def _round(job, backend, store, settings, pending, turn, done, counts, pro
                 counts.done += 1
             elif key in waiting:
                 waiting[key].append(sample)
+            elif gate:
+                gate = False
+                waiting[key] = [sample]
+                # a refused connection is retried at most once here: a dead server ends the run within seconds
+                await finish([request], await call_with_retries(backend, [request], settings, rng, fatal_fast=True))
+                if done_gen[0].error_kind in FATAL_KINDS:
+                    counts.gate_failed = True
+                    counts.stopped = _gate_message(done_gen[0])
             else:
                 waiting[key] = [sample]
                 queue.put_nowait(request)
@@ -163,22 +243,39 @@ async def _round(job, backend, store, settings, pending, turn, done, counts, pro
                     stopping = True
                     break
                 batch.append(item)
-            generations = await call_with_retries(backend, batch, settings, rng)
-            for request, gen in zip(batch, generations, strict=True):
-                store.put_generation(request.key, gen, request.canonical())
-                counts.sent += 1
-                if gen.ok:
-                    done[request.key] = gen
-                for sample in waiting.pop(request.key):
-                    counts.done += 1
-                    if gen.ok:
-                        replies[sample.id] = gen.text or ""
-                    else:
-                        counts.errors += 1
-            if progress:
-                progress(counts)
+            if counts.stopped:  # drain: nothing more is sent once the run is stopped
+                for request in batch:
+                    waiting.pop(request.key, None)
+            else:
+                await finish(batch, await call_with_retries(backend, batch, settings, rng))
             if stopping:
                 return
+
+    done_gen: list[Generation] = []
+
+    async def finish(batch: list[Request], generations: list[Generation]) -> None:
+        for request, gen in zip(batch, generations, strict=True):
+            gen = _capped(gen, settings.max_text_chars)
+            store.put_generation(request.key, gen, request.canonical())
+            done_gen[:] = [gen]
+            counts.sent += 1
+            if gen.ok:
+                done[request.key] = gen
+                counts.consecutive_fatal = 0
+            elif gen.error_kind in FATAL_KINDS:
+                counts.consecutive_fatal += 1
+                if settings.breaker and counts.consecutive_fatal >= settings.breaker and not counts.stopped:
+                    counts.stopped_by = "breaker"
+                    counts.stopped = (f"circuit breaker: {counts.consecutive_fatal} requests in a row failed "
+                                      f"({gen.error_kind}); last error: {gen.error}")  # fmt: skip
+            for sample in waiting.pop(request.key):
+                counts.done += 1
+                if gen.ok:
+                    replies[sample.id] = gen.text or ""
+                else:
+                    counts.errors += 1
+        if progress:
+            progress(counts)
 
     gc.freeze()  # samples and requests live for the whole run: keep the collector off them
     try:
@@ -189,10 +286,11 @@ async def _round(job, backend, store, settings, pending, turn, done, counts, pro
 
 
 async def call_with_retries(
-    backend: Backend, requests: list[Request], settings: RunSettings, rng: random.Random
+    backend: Backend, requests: list[Request], settings: RunSettings, rng: random.Random, fatal_fast: bool = False
 ) -> list[Generation]:
-    """One backend call with a hard timeout, retried on transient failures; never raises."""
-    last = "unknown error"
+    """One backend call with a hard timeout, retried on transient failures; never raises.
+    `fatal_fast`: a connection failure is retried once at most (the gate request before the fan-out)."""
+    last, last_kind = "unknown error", ErrorKind.BACKEND
     attempts = settings.max_retries + 1
     for attempt in range(1, attempts + 1):
         start = time.perf_counter()
@@ -202,26 +300,32 @@ async def call_with_retries(
             # backend that ignores it, with a grace so it never pre-empts the backend's own, clearer error
             generations = await asyncio.wait_for(backend.generate(requests), timeout=settings.timeout_s * 1.1 + 0.5)
             if len(generations) != len(requests):
-                raise PermanentError(f"backend returned {len(generations)} generations for {len(requests)} requests")
+                raise PermanentError(f"backend returned {len(generations)} generations for {len(requests)} requests",
+                                     kind=ErrorKind.BACKEND)  # fmt: skip
             return [g if g.attempts == attempt else g.model_copy(update={"attempts": attempt}) for g in generations]
         except TransientError as exc:
-            last = str(exc)
+            last, last_kind = str(exc), exc.kind
+            if fatal_fast and exc.kind in FATAL_KINDS and attempt >= 2:
+                return _failed(requests, f"gave up after {attempt} attempts; last error: {last}", last_kind, attempt,
+                               time.perf_counter() - start)  # fmt: skip
             if exc.retry_after is not None:
                 # honour the server's Retry-After (RFC 9110 10.2.3), plus a little jitter so a
                 # crowd of workers told "retry in 2 s" do not all return in the same millisecond
                 delay = min(exc.retry_after, settings.retry_after_max_s) * (1 + 0.1 * rng.random())
         except (TimeoutError, asyncio.TimeoutError):
             last = f"timed out after {settings.timeout_s:g} s (raise --timeout if the model is slow)"
+            last_kind = ErrorKind.TIMEOUT
         except PermanentError as exc:
-            return _failed(requests, str(exc), attempt, time.perf_counter() - start)
+            return _failed(requests, str(exc), exc.kind, attempt, time.perf_counter() - start)
         except Exception as exc:  # a backend bug must not kill the run; record it per sample
-            return _failed(requests, f"backend error {type(exc).__name__}: {exc}", attempt, time.perf_counter() - start)
+            return _failed(requests, f"backend error {type(exc).__name__}: {exc}", ErrorKind.BACKEND, attempt,
+                           time.perf_counter() - start)  # fmt: skip
         if attempt < attempts:
             if delay is None:  # exponential backoff with full jitter (AWS architecture blog, 2015)
                 delay = rng.uniform(0, min(settings.backoff_max_s, settings.backoff_base_s * 2 ** (attempt - 1)))
             await asyncio.sleep(delay)
-    return _failed(requests, f"gave up after {attempts} attempts; last error: {last}", attempts, 0.0)
+    return _failed(requests, f"gave up after {attempts} attempts; last error: {last}", last_kind, attempts, 0.0)
 
 
-def _failed(requests: list[Request], message: str, attempts: int, latency: float) -> list[Generation]:
-    return [Generation(error=message, attempts=attempts, latency_s=latency) for _ in requests]
+def _failed(requests: list[Request], message: str, kind: ErrorKind, attempts: int, latency: float) -> list[Generation]:
+    return [Generation(error=message, error_kind=kind, attempts=attempts, latency_s=latency) for _ in requests]

@@ -7,22 +7,117 @@ sends only the missing requests. Schema changes get a numbered migration (simonw
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
-from medprobe.types import SCHEMA_VERSION, Generation, Record, Sample
+from medprobe.manifest import MANIFEST_SCHEMA, Manifest
+from medprobe.manifest import load as load_manifest
+from medprobe.types import Generation, Record, Sample
 
 MANIFEST = "manifest.json"
 RECORDS = "records.sqlite"
 RESULTS = "results.json"
 SUMMARY = "summary.md"
+
+
+class StorageKind(StrEnum):
+    READ_ONLY = "read_only"  # read-only mount, no permission, immutable file
+    FULL = "full"  # no space left, quota exceeded
+    DAMAGED = "damaged"  # records.sqlite is not a database, or its pages are corrupt
+    IO = "io"  # any other I/O failure of the disk
+
+
+class StorageError(Exception):
+    """The run folder could not be read or written: read-only, full, or a damaged records.sqlite.
+    The message says what is safe and what to do (the CLI prints it and exits 6)."""
+
+    def __init__(self, message: str, kind: StorageKind, path: Path):
+        super().__init__(message)
+        self.kind = kind
+        self.path = path
+
+
+# from error codes, never from message text (sqlite3.Error.sqlite_errorcode is the extended code;
+# its low byte is the primary one, https://sqlite.org/rescode.html)
+_SQLITE_KINDS = {
+    sqlite3.SQLITE_CORRUPT: StorageKind.DAMAGED, sqlite3.SQLITE_NOTADB: StorageKind.DAMAGED,
+    sqlite3.SQLITE_FULL: StorageKind.FULL, sqlite3.SQLITE_READONLY: StorageKind.READ_ONLY,
+    sqlite3.SQLITE_CANTOPEN: StorageKind.READ_ONLY, sqlite3.SQLITE_PERM: StorageKind.READ_ONLY,
+    sqlite3.SQLITE_IOERR: StorageKind.IO,
+}  # fmt: skip
+_OS_KINDS = {
+    errno.EROFS: StorageKind.READ_ONLY, errno.EACCES: StorageKind.READ_ONLY, errno.EPERM: StorageKind.READ_ONLY,
+    errno.ENOSPC: StorageKind.FULL, errno.EDQUOT: StorageKind.FULL, errno.EFBIG: StorageKind.FULL,
+}  # fmt: skip
+
+
+def storage_error(exc: BaseException, path: Path, safe: str | None = None) -> StorageError | None:
+    """The StorageError for an sqlite3 or OS error met while using `path`; None for any other error
+    (a bug, or a missing file, is not a storage failure and keeps its own type). `safe` says what
+    is untouched (default: the answers in a .sqlite, or the file itself)."""
+    if isinstance(exc, sqlite3.Error):
+        kind = _SQLITE_KINDS.get(getattr(exc, "sqlite_errorcode", -1) & 0xFF)
+        reason = str(exc)
+    elif isinstance(exc, OSError):
+        kind = _OS_KINDS.get(exc.errno)
+        reason = exc.strerror or str(exc)
+    else:
+        return None
+    if kind is StorageKind.IO and _free_bytes(path.parent) < 1 << 20:
+        kind = StorageKind.FULL  # SQLite reports some writes on a full disk as I/O errors (a -shm that cannot grow)
+    if kind is None:
+        return None
+    return StorageError(_advice(kind, path, reason, safe), kind, path)
+
+
+def _advice(kind: StorageKind, path: Path, reason: str, safe: str | None) -> str:
+    folder = path.parent
+    if kind is StorageKind.DAMAGED:
+        return (f"{path} is damaged ({reason}); medprobe did not change it. Answers stored before the damage may be "
+                f"recoverable: `sqlite3 {path} .recover | sqlite3 {folder / 'recovered.sqlite'}`, then move "
+                f"recovered.sqlite over {path.name} (delete {path.name}-wal and -shm) and re-run the same command "
+                "to resume; or re-run into a new --out (every answer is requested again).")  # fmt: skip
+    stored = safe or (f"every answer stored so far is safe in {path}" if path.suffix == ".sqlite"
+                      else f"{path.name} was not changed")  # fmt: skip
+    if kind is StorageKind.FULL:
+        return (f"the disk holding {folder} is full ({reason}); {stored}. Free space and re-run the same command, "
+                "or pass --out to a folder on another disk.")  # fmt: skip
+    if kind is StorageKind.READ_ONLY:
+        return (f"cannot write {path} ({reason}): the folder is read-only or not writable by this user; {stored}. "
+                "Pass --out to a writable folder, or make that folder writable.")  # fmt: skip
+    return f"could not read or write {path} ({reason}); {stored}. Check the disk, then re-run the same command."
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 1 << 62  # unknown: do not guess "full"
+
+
+@contextlib.contextmanager
+def storage_errors(path: Path, safe: str | None = None) -> Iterator[None]:
+    """Turn the storage failures (read-only, full, damaged) of the block into StorageError about `path`."""
+    try:
+        yield
+    except (sqlite3.Error, OSError) as exc:
+        error = storage_error(exc, path, safe)
+        if error is None:
+            raise
+        raise error from exc
+
 
 _MIGRATIONS: list[str] = [
     # 1: initial schema
@@ -37,19 +132,28 @@ _MIGRATIONS: list[str] = [
 
 
 class RunStore:
-    """SQLite store of one run (or a cache shared by several runs: generations are keyed by request)."""
+    """SQLite store of one run (or a cache shared by several runs: generations are keyed by request).
 
-    def __init__(self, path: Path | str):
+    `read_only=True` (score, card, compare) never writes, never creates the file, and works in a
+    read-only folder. Every storage failure (read-only, full, damaged) raises StorageError."""
+
+    def __init__(self, path: Path | str, read_only: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: autocommit; each put_generation is its own durable transaction
-        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives process crashes (kill -9)
-        self._migrate()
+        self.read_only = read_only
+        with storage_errors(self.path):
+            self.db = _open_read(self.path) if read_only else _open_write(self.path)
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]  # a garbage file fails here
+            if version > len(_MIGRATIONS):
+                self.db.close()
+                raise ValueError(f"{self.path} was written by a newer medprobe (schema {version}); upgrade medprobe.")
+            if read_only and version < len(_MIGRATIONS):
+                self.db.close()
+                raise FileNotFoundError(f"{self.path} holds no answers yet (the run stopped before storing any); "
+                                        "re-run the command that made it.")  # fmt: skip
+            if not read_only:
+                self._migrate(version)
 
-    def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+    def _migrate(self, version: int) -> None:
         for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
             self.db.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
 
@@ -59,22 +163,24 @@ class RunStore:
     # samples and plan -------------------------------------------------------------------------
     def put_samples(self, samples: Iterable[Sample]) -> None:
         rows = ((i, s.id, s.model_dump_json().encode()) for i, s in enumerate(samples))
-        with self._tx():
+        with storage_errors(self.path), self._tx():
             self.db.execute("DELETE FROM samples")
             self.db.executemany("INSERT INTO samples (idx, id, body) VALUES (?, ?, ?)", rows)
 
     def samples(self) -> list[Sample]:
-        rows = self.db.execute("SELECT body FROM samples ORDER BY idx")
+        with storage_errors(self.path):
+            rows = self.db.execute("SELECT body FROM samples ORDER BY idx").fetchall()
         return [Sample.model_validate_json(body) for (body,) in rows]
 
     def put_plan(self, entries: Iterable[tuple[str, int, str]]) -> None:
-        with self._tx():
+        with storage_errors(self.path), self._tx():
             self.db.executemany("INSERT OR REPLACE INTO plan (sample_id, turn, key) VALUES (?, ?, ?)", entries)
 
     # generations --------------------------------------------------------------------------------
     def done(self) -> dict[str, Generation]:
         """Every successful generation by request key (errors are retried on resume)."""
-        rows = self.db.execute("SELECT key, body FROM generations WHERE ok = 1")
+        with storage_errors(self.path):
+            rows = self.db.execute("SELECT key, body FROM generations WHERE ok = 1").fetchall()
         return {key: Generation.model_validate_json(body) for key, body in rows}
 
     def put_generation(self, key: str, generation: Generation, request: dict[str, Any] | None = None) -> None:
@@ -88,15 +194,18 @@ class RunStore:
                 "INSERT INTO generations (key, ok, body, request, created) VALUES (?, 0, ?, ?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET body=excluded.body, created=excluded.created WHERE ok = 0"
             )
-        self.db.execute(sql, (key, body, req, time.time()))
+        with storage_errors(self.path):  # a full disk stops here; every earlier answer is committed
+            self.db.execute(sql, (key, body, req, time.time()))
 
     def records(self, turns: int = 1, samples: list[Sample] | None = None) -> Iterator[Record]:
         """Samples in benchmark order with the generation of every planned turn (pass `samples`
         when they are already in memory, to skip re-reading them)."""
         plan: dict[str, list[str]] = {}
-        for sample_id, _turn, key in self.db.execute("SELECT sample_id, turn, key FROM plan ORDER BY sample_id, turn"):
-            plan.setdefault(sample_id, []).append(key)
-        bodies = dict(self.db.execute("SELECT key, body FROM generations"))
+        with storage_errors(self.path):
+            rows = self.db.execute("SELECT sample_id, turn, key FROM plan ORDER BY sample_id, turn")
+            for sample_id, _turn, key in rows:
+                plan.setdefault(sample_id, []).append(key)
+            bodies = dict(self.db.execute("SELECT key, body FROM generations"))
         for sample in samples if samples is not None else self.samples():
             keys = plan.get(sample.id, [])
             gens = tuple(Generation.model_validate_json(bodies[k]) for k in keys if k in bodies)
@@ -117,29 +226,97 @@ class _Transaction:
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
+def _open_write(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: autocommit; each put_generation is its own durable transaction
+    db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")  # a file that is not a database fails here, untouched
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives process crashes (kill -9)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _open_read(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write. In a writable folder it is an ordinary WAL reader (safe beside
+    a live writer, and the last one to close tidies the -wal/-shm files away). In a read-only folder
+    SQLite cannot create the -shm index a WAL reader needs, so the file is opened `immutable` - safe
+    there, as no writer can exist - unless a crashed run left answers in the -wal, which can only be
+    read through its existing -shm (https://sqlite.org/wal.html#readonly)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path.parent} has no {path.name}; pass the --out of a run.")
+    uri = path.resolve().as_uri()
+    wal = path.with_name(path.name + "-wal")
+    if os.access(path.parent, os.W_OK) and os.access(path, os.W_OK):
+        db = sqlite3.connect(f"{uri}?mode=rw", uri=True, isolation_level=None, timeout=30.0)
+        db.execute("PRAGMA query_only=1")
+        return db
+    if not (wal.is_file() and wal.stat().st_size > 0):
+        return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None)
+    db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=30.0)
+    try:
+        db.execute("PRAGMA user_version")
+    except sqlite3.OperationalError as exc:
+        db.close()
+        if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_CANTOPEN:
+            raise
+        raise StorageError(f"{path} has answers in {wal.name} that SQLite can read only in a writable folder "
+                           f"({path.parent} is read-only); copy the run folder somewhere writable and pass the "
+                           "copy instead.", StorageKind.READ_ONLY, path) from None  # fmt: skip
+    return db
+
+
 # manifest / results files ---------------------------------------------------------------------
 def write_json(path: Path, data: Any) -> None:
-    """Atomic write: a crash never leaves a half-written manifest."""
+    """Atomic write: a crash never leaves a half-written manifest; StorageError when it cannot be written."""
+    _write_atomic(path, orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Atomic UTF-8 text write (summary.md, card.md), like write_json."""
+    _write_atomic(path, text.encode("utf-8"))
+
+
+def _write_atomic(path: Path, payload: bytes) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
-    os.replace(tmp, path)
+    with storage_errors(path):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(payload)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):  # a full disk must not leave a stray half-written .tmp
+                tmp.unlink(missing_ok=True)
+            raise
 
 
-def read_manifest(run_dir: Path) -> dict[str, Any]:
+def read_manifest(run_dir: Path) -> Manifest:
+    """The run's typed manifest; one written by an earlier schema is migrated in memory."""
     path = run_dir / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} is not a medprobe run directory (no {MANIFEST}). Pass the --out of a run.")
-    manifest = json.loads(path.read_text())
-    if manifest.get("schema_version", 0) > SCHEMA_VERSION:
-        raise ValueError(f"{run_dir} was written by a newer medprobe (schema {manifest['schema_version']}); upgrade.")
-    return manifest
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); restore it or re-run into a new --out.") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a medprobe manifest; re-run into a new --out.")
+    if data.get("schema_version", 0) > MANIFEST_SCHEMA:
+        raise ValueError(f"{run_dir} was written by a newer medprobe (schema {data['schema_version']}); upgrade.")
+    try:
+        return load_manifest(data)
+    except ValidationError as exc:
+        raise ValueError(f"{path} does not read as a medprobe manifest ({exc.error_count()} problems, first: "
+                         f"{exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}); re-run into a new --out.") from None
 
 
-def read_records(run_dir: Path, samples: list[Sample] | None = None) -> tuple[dict[str, Any], list[Record]]:
+def read_records(run_dir: Path, samples: list[Sample] | None = None) -> tuple[Manifest, list[Record]]:
     """The manifest and every record of a run folder (each record knows how many turns it needs)."""
     manifest = read_manifest(run_dir)
-    store = RunStore(run_dir / RECORDS)
+    store = RunStore(run_dir / RECORDS, read_only=True)
     try:
-        return manifest, list(store.records(turns=manifest.get("turns", 1), samples=samples))
+        return manifest, list(store.records(turns=manifest.turns, samples=samples))
     finally:
         store.close()

@@ -8,16 +8,25 @@ re-scored without the model (generation is stored before scoring).
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import cached_property
 from enum import StrEnum
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 SCHEMA_VERSION = 1
 
 Scalar = str | int | float | bool | None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(text: str) -> str:
+    """A lone UTF-16 surrogate cannot be stored as UTF-8 (JSON, SQLite): it becomes U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 class Frozen(BaseModel):
@@ -69,8 +78,43 @@ class ImageRef(Frozen):
         return self.name or self.path or (self.url[:60] if self.url else "<in-memory image>")
 
 
+class VariantTag(Frozen):
+    """Which probe made a sample from which parent: medprobe's own fields, kept out of `Sample.metadata`
+    so no dataset column (a user's `parent_id`, `probe` or `severity`) can collide with them."""
+
+    parent_id: str = Field(description="id of the clean sample this variant perturbs")
+    probe: str = Field(description="probe name; enters Request.probe, so the variant's key differs from its parent's")
+    variant: str = Field(description="which variant of the probe, e.g. 'blank', 'jpeg@3', 'rot1'")
+    detail: dict[str, Scalar] = Field(
+        default_factory=dict, description="the probe's own facts about the variant (corruption, severity, twin_group)"
+    )
+
+
+#: metadata keys probe variants carried before `Sample.variant_of` existed (read back by `_legacy_variant`)
+_LEGACY_TAG_KEYS = ("parent_id", "probe", "variant")
+_LEGACY_DETAIL_KEYS = ("corruption", "severity", "rotation", "twin_group", "option", "substituted", "mismatch_from",
+                       "mismatch_same_group", "demonstrations", "shots", "temperature")  # fmt: skip
+
+
+def _legacy_variant(data: Any) -> Any:
+    """A variant stored by an earlier version (tag in metadata) gets its `variant_of`. Only for JSON without a
+    `variant_of` key (every later version writes one, null or not) whose id is exactly PARENT~PROBE:VARIANT of
+    those metadata values, so a user column named parent_id is never taken for a tag."""
+    if not isinstance(data, dict) or "variant_of" in data:
+        return data
+    meta = data.get("metadata")
+    if not isinstance(meta, dict) or not all(isinstance(meta.get(k), str) for k in _LEGACY_TAG_KEYS):
+        return data
+    if data.get("id") != f"{meta['parent_id']}~{meta['probe']}:{meta['variant']}":
+        return data
+    detail = {k: meta[k] for k in _LEGACY_DETAIL_KEYS if k in meta}
+    rest = {k: v for k, v in meta.items() if k not in _LEGACY_TAG_KEYS and k not in detail}
+    tag = {**{k: meta[k] for k in _LEGACY_TAG_KEYS}, "detail": detail}
+    return {**data, "metadata": rest, "variant_of": tag}
+
+
 class Sample(Frozen):
-    """One benchmark item."""
+    """One benchmark item (or a probe's variant of one: then `variant_of` is set)."""
 
     id: str = Field(description="unique within the benchmark")
     benchmark: str
@@ -92,16 +136,29 @@ class Sample(Frozen):
         default_factory=dict, description="modality, organ, question_type, language, ... (treated as read-only)"
     )
     trial: int = Field(0, description="repeat index of a probe variant; enters the request key")
-    generation: dict[str, Scalar] = Field(
-        default_factory=dict, description="GenerationConfig overrides for this sample (a probe's temperature)"
+    generation: dict[str, Scalar | dict[str, Any]] = Field(
+        default_factory=dict, description="GenerationConfig overrides for this sample (a probe's temperature; "
+        "extra_body, merged into the run's)"
     )
     history: tuple[Message, ...] = Field(
         (), description="earlier turns sent before the question (in-context demonstrations with their images)"
     )
+    variant_of: VariantTag | None = Field(None, description="set on probe variants only (see medprobe.probes)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate(cls, data: Any, info: ValidationInfo) -> Any:
+        # stored samples are read back as JSON (records.sqlite); samples built in Python are never rewritten
+        return _legacy_variant(data) if info.mode == "json" else data
 
     @property
     def prompt_kind(self) -> AnswerType:
         return self.prompt_type or self.answer_type
+
+    @property
+    def is_variant(self) -> bool:
+        """A probe's variant (compared with its parent), never a headline sample."""
+        return self.variant_of is not None
 
 
 class Part(Frozen):
@@ -128,6 +185,10 @@ class GenerationConfig(Frozen):
     logprobs: bool = False
     top_logprobs: int = 0
     image_max_side: int | None = Field(None, description="downscale images so the longer side is at most this")
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict,
+        description="fields passed through into the request body (chat_template_kwargs, reasoning_effort, top_k, ...)",
+    )
 
 
 class Scoring(Frozen):
@@ -156,6 +217,9 @@ class Request(Frozen):
     probe: str | None = None
     trial: int = 0
     scoring: Scoring | None = Field(None, description="score fixed choices instead of generating (see Scoring)")
+    backend_options: dict[str, Scalar] = Field(
+        default_factory=dict, description="backend options that change answers (dtype, revision, a baseline's seed)"
+    )
 
     def canonical(self) -> dict[str, Any]:
         """What identifies this request: model, messages (images by hash), settings, probe, trial."""
@@ -173,17 +237,49 @@ class Request(Frozen):
         canonical = {
             "model": self.model,
             "messages": messages,
-            "config": self.config.model_dump(),
+            # fields added after schema 1 enter only when set, so keys of earlier runs stay valid
+            "config": self.config.model_dump(exclude={"extra_body"} if not self.config.extra_body else None),
             "probe": self.probe,
             "trial": self.trial,
         }
         if self.scoring is not None:  # only when set, so generate-mode keys stay as they were
             canonical["scoring"] = self.scoring.model_dump()
+        if self.backend_options:
+            canonical["backend_options"] = self.backend_options
         return canonical
 
     @cached_property
     def key(self) -> str:
         return hashlib.sha256(orjson.dumps(self.canonical(), option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Request:
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop("key", None)  # a cached key belongs to the original's fields, not the copy's
+        return copy
+
+
+class ErrorKind(StrEnum):
+    """Why a request or sample failed, decided from exception types and HTTP status codes, never from
+    message text. `TRANSIENT_KINDS` are worth a re-run; the others need the user to change something."""
+
+    CONNECTION = "connection"  # refused, reset, DNS failure, dropped mid-reply
+    TIMEOUT = "timeout"
+    RATE_LIMITED = "rate_limited"  # HTTP 429
+    SERVER = "server_error"  # HTTP 5xx, 408/409/425
+    BAD_REPLY = "bad_reply"  # 2xx whose body is not an answer: not JSON, no choices, content null/not text
+    REPLY_TOO_LARGE = "reply_too_large"  # body over the reply cap
+    AUTH = "auth"  # HTTP 401/403: the key is missing, wrong or lacks access
+    NOT_FOUND = "not_found"  # HTTP 404: wrong model name or base URL
+    BAD_REQUEST = "bad_request"  # other 4xx: the server rejects what is asked
+    BAD_INPUT = "bad_input"  # the sample itself: an unreadable, missing or refused image, an unusable row
+    UNSUPPORTED = "unsupported"  # the backend cannot answer this kind of request (or sample)
+    BACKEND = "backend_error"  # a bug or unexpected exception inside a backend
+
+
+#: kinds a re-run of the same command can fix (the server or network misbehaved, not the request)
+TRANSIENT_KINDS = frozenset(
+    {ErrorKind.CONNECTION, ErrorKind.TIMEOUT, ErrorKind.RATE_LIMITED, ErrorKind.SERVER, ErrorKind.BAD_REPLY}
+)
 
 
 class TokenLogprob(Frozen):
@@ -195,6 +291,7 @@ class TokenLogprob(Frozen):
 class Usage(Frozen):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    reasoning_tokens: int | None = Field(None, description="part of completion_tokens spent on a reasoning chain")
 
 
 class Generation(Frozen):
@@ -206,7 +303,12 @@ class Generation(Frozen):
     latency_s: float = 0.0
     finish_reason: str | None = None
     error: str | None = Field(None, description="set when the request failed after all retries")
+    error_kind: ErrorKind | None = Field(None, description="the failure's kind (set with `error`)")
     attempts: int = 1
+    reasoning: str | None = Field(None, description="the reasoning chain, kept apart from `text` (the answer part)")
+    truncated_from: int | None = Field(
+        None, description="length in characters of the reply before it was cut to the stored-text cap; None = whole"
+    )
     option_scores: dict[str, float] | None = Field(
         None, description="per-choice log-likelihood by label, for requests with `scoring` (text is the argmax label)"
     )
@@ -223,6 +325,10 @@ class Answer(Frozen):
     parser: str
     method: str | None = Field(None, description="which rule of the parser matched, e.g. 'answer_tag', 'boxed'")
     valid: bool = True
+    fallback: bool = Field(
+        False, description="the value is the option most similar to the reply (an official nearest-option rule), "
+        "not one the reply named: counted per row as `fallback`"
+    )
     reason: str | None = Field(None, description="why the answer is invalid")
 
 
@@ -263,3 +369,9 @@ class Record(Frozen):
     @property
     def error(self) -> str | None:
         return next((g.error for g in self.generations if g.error), None)
+
+    @property
+    def error_kind(self) -> ErrorKind | None:
+        """The first failed turn's kind (BACKEND for an error stored without a kind by an older version)."""
+        failed = next((g for g in self.generations if g.error), None)
+        return None if failed is None else failed.error_kind or ErrorKind.BACKEND

@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import Field
 
-from medprobe.types import Frozen, Generation, Request
+from medprobe.types import ErrorKind, Frozen, Generation, Request
 
 
 class BackendConfig(Frozen):
@@ -39,15 +39,20 @@ class BackendConfig(Frozen):
 
 
 class TransientError(Exception):
-    """A failure worth retrying (5xx, 429, timeout, connection reset, garbage body)."""
+    """A failure worth retrying (5xx, 429, timeout, connection reset, garbage body); `kind` says which."""
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, kind: ErrorKind = ErrorKind.SERVER):
         super().__init__(message)
         self.retry_after = retry_after
+        self.kind = kind
 
 
 class PermanentError(Exception):
     """A failure that retrying cannot fix (400, 401, 404, a bad image): recorded as the sample's error."""
+
+    def __init__(self, message: str, kind: ErrorKind = ErrorKind.BAD_REQUEST):
+        super().__init__(message)
+        self.kind = kind
 
 
 @runtime_checkable
@@ -156,7 +161,7 @@ def chat_messages(request: Request, image_part: Callable[[object], dict]) -> tup
             try:
                 img = imaging.open_image(p.image, request.config.image_max_side).convert("RGB")
             except imaging.ImageError as exc:
-                raise PermanentError(str(exc)) from None
+                raise PermanentError(str(exc), kind=ErrorKind.BAD_INPUT) from None
             images.append(img)
             parts.append(image_part(img))
         conv.append({"role": m.role, "content": parts})

@@ -4,7 +4,8 @@ AutoProcessor + AutoModelForImageTextToText with the model's own chat template; 
 padded and decoded greedily unless a temperature is set. The config is read at construction (an
 unsupported family fails before any request); weights load on the first call, so building the
 backend is cheap (Ray actors, `--answer-mode` checks). Work runs in a thread so the event loop
-stays free to store results.
+stays free to store results. `chat_template_kwargs` in --extra-body reach the chat template
+(`enable_thinking`); reasoning delimiters survive decoding (medprobe.backends.chains).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from medprobe.backends._base import BackendConfig, PermanentError, chat_messages
+from medprobe.backends.chains import Delimiters, restore_opening
 from medprobe.backends.likelihood import ANSWER_MODES, scored
 from medprobe.backends.options import check_known
 from medprobe.types import Generation, Request, TokenLogprob, Usage
@@ -92,6 +94,7 @@ class HFBackend:
         model = AutoModelForImageTextToText.from_pretrained(self.config.model, trust_remote_code=trust, **kwargs)
         self._model = model.to(device).eval()
         self._device = device
+        self._delimiters = Delimiters.of(self._processor.tokenizer)
 
     async def generate(self, requests: Sequence[Request]) -> list[Generation]:
         return await asyncio.to_thread(self._run, list(requests))
@@ -126,18 +129,27 @@ class HFBackend:
             kwargs["images"] = images  # nested per row: every supported processor accepts it, Gemma3 needs it
         return self._processor(**kwargs).to(self._device)
 
-    def prompt_text(self, conv: list[dict]) -> str:
-        return self._processor.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
+    def prompt_text(self, conv: list[dict], template_kwargs: dict[str, Any] | None = None) -> str:
+        # extra template variables (Qwen3's enable_thinking) come from --extra-body chat_template_kwargs
+        return self._processor.apply_chat_template(conv, tokenize=False, add_generation_prompt=True,
+                                                   **(template_kwargs or {}))  # fmt: skip
 
     def _generate(self, requests: list[Request]) -> list[Generation]:
         import torch
 
         start = time.perf_counter()
         cfg = requests[0].config  # the runner batches one job: one config (checked below)
-        if any(r.config != cfg for r in requests):
-            return [g for r in requests for g in self._generate([r])]
+        if any(r.config != cfg for r in requests):  # e.g. the think probe's two arms: one batch per config
+            groups: dict[str, list[int]] = {}
+            for i, r in enumerate(requests):
+                groups.setdefault(r.config.model_dump_json(), []).append(i)
+            done: dict[int, Generation] = {}
+            for idx in groups.values():
+                done.update(zip(idx, self._generate([requests[i] for i in idx]), strict=True))
+            return [done[i] for i in range(len(requests))]
         convs = [self.conversation(r) for r in requests]
-        inputs = self._inputs([self.prompt_text(c) for c, _ in convs], [ims for _, ims in convs])
+        prompts = [self.prompt_text(c, cfg.extra_body.get("chat_template_kwargs")) for c, _ in convs]
+        inputs = self._inputs(prompts, [ims for _, ims in convs])
         sample = cfg.temperature > 0
         kwargs: dict[str, Any] = {"max_new_tokens": cfg.max_tokens, "do_sample": sample}
         if sample:
@@ -160,7 +172,7 @@ class HFBackend:
             n = next((k for k, t in enumerate(ids) if t in eos), None)
             finish = "stop" if n is not None else "length"
             kept = ids[:n] if n is not None else ids
-            text = tok.decode(kept, skip_special_tokens=True)
+            text, opened = restore_opening(prompts[row], self._delimiters.decode(tok, kept))
             text, stopped = _apply_stop(text, cfg.stop)
             lps = None
             if want_lp:
@@ -169,7 +181,8 @@ class HFBackend:
             prompt_tokens = int(inputs["attention_mask"][row].sum())
             gens.append(Generation(
                 text=text, logprobs=lps, latency_s=latency, finish_reason="stop" if stopped else finish,
-                usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=len(kept) + (n is not None)),
+                usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=len(kept) + (n is not None),
+                            reasoning_tokens=self._delimiters.chain_tokens(kept, opened)),
             ))  # fmt: skip
         return gens
 
@@ -181,7 +194,7 @@ class HFBackend:
         scoring = request.scoring
         assert scoring is not None
         conv, images = self.conversation(request)
-        prefix = self.prompt_text(conv)
+        prefix = self.prompt_text(conv, request.config.extra_body.get("chat_template_kwargs"))
         tok = self._processor.tokenizer
         n_prefix = len(tok(prefix, add_special_tokens=False)["input_ids"])
         if scoring.mode == "next-token":

@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from medprobe.prompts import LETTERS
-from medprobe.types import AnswerType, Generation, Sample, Scoring, Usage
+from medprobe.types import AnswerType, Generation, Sample, Scoring, TokenLogprob, Usage
 
 ANSWER_MODES = ("generate", "next-token", "option-likelihood")
 #: labels and texts scored for closed (yes/no) questions
@@ -57,21 +57,31 @@ def check_supported(backend: object, mode: str) -> None:
         )
 
 
-def scored(scoring: Scoring, scores: Sequence[float], usage: Usage | None = None, latency: float = 0.0) -> Generation:
-    """A Generation whose text is the best-scoring label (first wins a tie) and which keeps every score."""
+def scored(
+    scoring: Scoring,
+    scores: Sequence[float],
+    usage: Usage | None = None,
+    latency: float = 0.0,
+    logprobs: tuple[TokenLogprob, ...] | None = None,
+) -> Generation:
+    """A Generation whose text is the best-scoring label (first wins a tie) and which keeps every score
+    (and, from a server's next-token reply, the token logprobs it came from)."""
     # JSON has no infinity (orjson writes null, which then fails to load): an impossible choice is stored as FLOOR
     by_label = {label: float(s) if math.isfinite(s) else FLOOR for label, s in zip(scoring.labels, scores, strict=True)}
     best = max(range(len(scores)), key=lambda i: (scores[i], -i))
     return Generation(
-        text=scoring.labels[best], option_scores=by_label, usage=usage, latency_s=latency, finish_reason="scored"
+        text=scoring.labels[best], option_scores=by_label, usage=usage, latency_s=latency, finish_reason="scored",
+        logprobs=logprobs,
     )
 
 
 def from_top_logprobs(scoring: Scoring, top: Mapping[str, float]) -> list[float]:
     """next-token scores from a server's top logprobs of the first reply token: a choice absent from
-    the top-k gets -inf (it is less likely than every listed token; stored as FLOOR). Leading spaces are ignored."""
+    the top-k gets -inf (it is less likely than every listed token; stored as FLOOR). Leading spaces and case
+    are ignored: "No", " no" and "NO" are all the choice "no" (the best of them counts), so a capitalised
+    first token is never lost to a tie."""
     best: dict[str, float] = {}
     for token, logprob in top.items():
-        key = token.strip()
+        key = token.strip().casefold()
         best[key] = max(best.get(key, -math.inf), logprob)
-    return [best.get(choice.strip(), -math.inf) for choice in scoring.choices]
+    return [best.get(choice.strip().casefold(), -math.inf) for choice in scoring.choices]

@@ -41,6 +41,11 @@ class ReplicaPool:
         self.sent[index] += 1
         return index
 
+    def take_out(self, index: int) -> None:
+        """Out of rotation for `cooldown_s` with no request in flight (a preflight found it unreachable)."""
+        self._down_until[index] = time.monotonic() + self.cooldown_s
+        self._streak[index] = self.fail_threshold - 1
+
     def release(self, index: int, ok: bool, dead: bool = False) -> None:
         """`ok`: the replica answered (any non-5xx reply). `dead`: it refused the connection."""
         self.outstanding[index] -= 1

@@ -4,6 +4,9 @@ Each runner batch is one `LLM.chat` call (vLLM schedules the batch continuously 
 PIL objects in `image_pil` parts. Engine options pass through `--backend-option`. Likelihood modes
 use `prompt_logprobs` on prompt + choice text (one generated token, discarded). On a CPU build set
 dtype=float32, enforce_eager=true and VLLM_CPU_KVCACHE_SPACE (../shared/LOCAL_MODELS.md).
+`chat_template_kwargs` in --extra-body go to `LLM.chat` (one call per distinct value: the think probe
+mixes enable_thinking false and true in one batch); reasoning delimiters survive decoding
+(medprobe.backends.chains).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from medprobe.backends._base import BackendConfig, chat_messages
+from medprobe.backends.chains import Delimiters, restore_opening
 from medprobe.backends.likelihood import ANSWER_MODES, scored
 from medprobe.backends.options import check_known
 from medprobe.types import Generation, Request, TokenLogprob, Usage
@@ -97,13 +101,18 @@ class VLLMBackend:
         llm = self._load()
         out: dict[int, Generation] = {}
         gen_idx = [i for i, r in enumerate(requests) if r.scoring is None]
-        if gen_idx:
+        # LLM.chat takes one set of template variables per call: one call per distinct set
+        by_kwargs: dict[str, list[int]] = {}
+        for i in gen_idx:
+            by_kwargs.setdefault(repr(_template_kwargs(requests[i])), []).append(i)
+        delimiters = Delimiters.of(llm.get_tokenizer()) if gen_idx else None
+        for idx in by_kwargs.values():
             start = time.perf_counter()
-            results = llm.chat([self.conversation(requests[i]) for i in gen_idx],
-                               [self._params(requests[i]) for i in gen_idx], use_tqdm=False)  # fmt: skip
-            latency = (time.perf_counter() - start) / len(gen_idx)
-            for i, res in zip(gen_idx, results, strict=True):
-                out[i] = _generation(res, requests[i], latency)
+            results = llm.chat([self.conversation(requests[i]) for i in idx], [self._params(requests[i]) for i in idx],
+                               use_tqdm=False, chat_template_kwargs=_template_kwargs(requests[idx[0]]))  # fmt: skip
+            latency = (time.perf_counter() - start) / len(idx)
+            for i, res in zip(idx, results, strict=True):
+                out[i] = _generation(res, requests[i], latency, delimiters, llm.get_tokenizer())
         for i, r in enumerate(requests):
             if r.scoring is not None:
                 out[i] = self._score(llm, r)
@@ -158,8 +167,16 @@ def _text_only(conv: list[dict]) -> list[dict]:
             for m in conv]  # fmt: skip
 
 
-def _generation(res, request: Request, latency: float) -> Generation:
+def _template_kwargs(request: Request) -> dict[str, Any] | None:
+    return request.config.extra_body.get("chat_template_kwargs") or None
+
+
+def _generation(res, request: Request, latency: float, delimiters: Delimiters | None = None, tok=None) -> Generation:
     o = res.outputs[0]
+    text = o.text
+    if delimiters is not None and delimiters.keep:  # the tokenizer marks <think> special: vLLM dropped it
+        text = delimiters.decode(tok, o.token_ids)
+    text, opened = restore_opening(res.prompt or "", text)
     lps = None
     if o.logprobs is not None:
         lps = tuple(
@@ -171,8 +188,9 @@ def _generation(res, request: Request, latency: float) -> Generation:
             for tid, step in zip(o.token_ids, o.logprobs, strict=True)
         )  # fmt: skip
     return Generation(
-        text=o.text, logprobs=lps, latency_s=latency, finish_reason=o.finish_reason,
-        usage=Usage(prompt_tokens=len(res.prompt_token_ids or ()), completion_tokens=len(o.token_ids)),
+        text=text, logprobs=lps, latency_s=latency, finish_reason=o.finish_reason,
+        usage=Usage(prompt_tokens=len(res.prompt_token_ids or ()), completion_tokens=len(o.token_ids),
+                    reasoning_tokens=delimiters.chain_tokens(o.token_ids, opened) if delimiters else None),
     )  # fmt: skip
 
 

@@ -287,10 +287,18 @@ def to_image_ref(value: Any, root: str | Path | None = None) -> ImageRef | None:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return ImageRef(data=bytes(value)) if len(value) else None
     if isinstance(value, dict):
-        if value.get("bytes"):
-            name = Path(value["path"]).name if value.get("path") else None
-            return ImageRef(data=bytes(value["bytes"]), name=name)
-        return to_image_ref(value.get("path"), root)
+        data, path = value.get("bytes"), value.get("path")
+        if path is not None and not isinstance(path, str):
+            raise RowError(f"image 'path' must be a string, not {type(path).__name__}")
+        if data:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                # JSON cannot hold raw bytes: {"bytes": "..."} is text (base64? a path?), and guessing
+                # which would evaluate an image nobody checked
+                raise RowError(f"image 'bytes' holds {type(data).__name__}, not raw bytes (only parquet and "
+                               "Hugging Face datasets carry bytes); in JSON/CSV give the image as a path, or as a "
+                               "data:image/png;base64,... URL")
+            return ImageRef(data=bytes(data), name=Path(path).name if path else None)
+        return to_image_ref(path, root)
     if isinstance(value, str):
         s = value.strip()
         if not s:

@@ -25,6 +25,7 @@ from medprobe.benchmarks._base import LoadOptions, Loaded, Provenance
 from medprobe.benchmarks._formats import (
     LoadError, RawRow, RowError, Table, file_sha256, is_saved_dataset, read_file, read_hf, read_image_folder, to_image_refs,
 )
+from medprobe.letters import LETTERS, MAX_OPTIONS
 from medprobe.medimage.view import COLUMNS as VIEW_COLUMNS, with_row_view
 from medprobe.types import AnswerType, ImageView, Sample, Scalar
 
@@ -79,13 +80,16 @@ def parse_options(value: Any) -> tuple[str, ...]:
         value = [value[k] for k in sorted(value)]
     if not isinstance(value, (list, tuple)):
         raise RowError(f"options must be a list, not {type(value).__name__}")
+    if len(value) > MAX_OPTIONS:  # labels stop at ZZ (medprobe.letters)
+        raise RowError(f"{len(value)} options, over the {MAX_OPTIONS} that option letters A-ZZ can name; "
+                       "shorten the list")
     return tuple(str(v).strip() for v in value)
 
 
 def gold_letter(answer: str, options: tuple[str, ...]) -> str:
-    """The gold as an option letter: given as a letter ("B", "(B)", "b.") or as one option's text."""
-    letters = [chr(65 + i) for i in range(len(options))]
-    m = re.fullmatch(r"\(?([A-Za-z])[).:]?", answer.strip())
+    """The gold as an option letter: given as a letter ("B", "(B)", "b.", "AA" past Z) or as one option's text."""
+    letters = LETTERS[: len(options)]
+    m = re.fullmatch(r"\(?([A-Za-z]{1,2})[).:]?", answer.strip())
     if m and m.group(1).upper() in letters:
         return m.group(1).upper()
     hits = [letters[i] for i, o in enumerate(options) if o.strip().lower() == answer.strip().lower()]
@@ -126,9 +130,45 @@ def collect(rows: Iterable[RawRow], convert: Callable[[dict[str, Any]], Sample |
         except KeyError as exc:  # a built-in layout's field is absent from this row
             errors.append(f"{row.where}: missing field {exc.args[0]!r}; is this the benchmark's official layout?")
             continue
+        except LoadError:
+            raise
+        except (TypeError, ValueError, AttributeError, IndexError) as exc:
+            # a value of a shape no rule expected (a number where a list goes, ...): this row's problem only
+            errors.append(f"{row.where}: unusable value ({type(exc).__name__}: {exc}); check the row's columns")
+            continue
+        if sample is not None and (bad := unencodable(row.data)) is not None:
+            errors.append(f"{row.where}: {bad}")
+            continue
         if sample is not None:
             samples.append(sample)
-    return samples, errors
+    # a message may quote the bad text itself; the manifest must still be writable
+    return samples, [e.encode("utf-8", "backslashreplace").decode("utf-8") for e in errors]
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unencodable(value: Any, where: str = "") -> str | None:
+    """Why `value` (a row, walked through dicts and lists) holds text no UTF-8 encoder accepts, or None.
+
+    A lone surrogate ("\\ud800" in a JSON file: half of a UTF-16 pair, e.g. an emoji cut in two) is not a
+    character. Python reads it, but it cannot be written to records.sqlite, a request key or a request
+    body, so the row is skipped here with its reason rather than evaluated with altered text (replacing it
+    with U+FFFD would change the question behind the user's back).
+    """
+    if isinstance(value, str):
+        if value.isascii() or (m := _SURROGATE.search(value)) is None:
+            return None
+        return (f"{where or 'a value'} holds a lone surrogate {m.group()!r} at character {m.start() + 1}, which "
+                "is not valid Unicode (an escape cut in half?); fix the text in the file")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = str(key).encode("utf-8", "backslashreplace").decode()
+            if (bad := unencodable(key, "a column name") or unencodable(item, where or f"column {name!r}")) is not None:
+                return bad
+    elif isinstance(value, (list, tuple)):
+        return next((bad for item in value if (bad := unencodable(item, where)) is not None), None)
+    return None
 
 
 def limit_filter(options: LoadOptions) -> dict:

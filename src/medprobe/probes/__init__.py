@@ -2,12 +2,13 @@
 
     from medprobe import probes
     spec = probes.ProbeSpec.parse("corrupt:gaussian_noise,jpeg@3,5")
-    variants = probes.derive([spec], samples, seed=0)          # run them with the clean samples
+    derived = probes.derive([spec], samples, seed=0)   # .samples run with the clean ones; .skipped says why not
     results = probes.analyze([spec], records, "strict", seed=0)  # -> list[ProbeResult]
 
-Variants are ordinary samples with ids `PARENT~PROBE:VARIANT` and metadata `parent_id`, `probe`,
-`variant`; their requests carry the probe name (and trial / generation overrides), so they are
-cached and resumed like any request and never collide with the clean sample's.
+Variants are ordinary samples with ids `PARENT~PROBE:VARIANT` and a `variant_of` tag (parent id,
+probe, variant, the probe's detail), apart from the dataset's metadata; their requests carry the
+probe name (and trial / generation overrides), so they are cached and resumed like any request and
+never collide with the clean sample's.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ import importlib
 from collections.abc import Iterable, Sequence
 
 from medprobe.probes._base import ProbeMetric, ProbeResult
-from medprobe.probes._kit import Group, ProbeContext, ProbeSpec, is_variant
-from medprobe.types import Record, Sample
+from medprobe.probes._kit import Group, ProbeContext, ProbeSpec
+from medprobe.types import Frozen, Record, Sample
 
-__all__ = ["Group", "ProbeContext", "ProbeMetric", "ProbeResult", "ProbeSpec", "analyze", "derive", "get", "names",
-           "split_records"]
+__all__ = ["Derived", "Group", "ProbeContext", "ProbeMetric", "ProbeResult", "ProbeSpec", "analyze", "derive", "get",
+           "names", "split_records"]
 
 _REGISTRY: dict[str, str] = {
     name: f"medprobe.probes.{name}"
-    for name in ("blind", "corrupt", "permute", "negate", "pair", "paraphrase", "repeat", "icl")
+    for name in ("blind", "corrupt", "permute", "negate", "pair", "paraphrase", "repeat", "icl", "think")
 }
 #: probes that need the train split (derive reads `ProbeContext.train`)
 NEEDS_TRAIN = frozenset({"icl"})
@@ -56,46 +57,74 @@ def parse(texts: Iterable[str]) -> list[ProbeSpec]:
     return specs
 
 
+class Derived(Frozen):
+    """What `derive` made: the variants to run, and the parents it left out (one line each, with why)."""
+
+    samples: tuple[Sample, ...]
+    skipped: tuple[str, ...] = ()
+
+
 def derive(specs: Sequence[ProbeSpec], samples: Sequence[Sample], seed: int = 0, template=None,
-           train: Sequence[Sample] = (), allow_outside_root: bool = False, image_dir: str | None = None) -> list[Sample]:
-    """Every variant of every probe, in probe order then sample order."""
+           train: Sequence[Sample] = (), allow_outside_root: bool = False, image_dir: str | None = None) -> Derived:
+    """Every variant of every probe, in probe order then sample order. A parent a probe cannot read
+    (an image that does not decode) is skipped and listed, never the end of the run."""
     out: list[Sample] = []
+    skipped: list[str] = []
     for spec in specs:
         ctx = ProbeContext(seed=seed, spec=spec, template=template, train=train, allow_outside_root=allow_outside_root,
                            image_dir=image_dir)  # fmt: skip
         out += get(spec.name).derive(samples, ctx)
-    return out
+        skipped += ctx.skipped
+    return Derived(samples=tuple(out), skipped=tuple(skipped))
 
 
 def split_records(records: Iterable[Record]) -> tuple[list[Record], list[Record]]:
     """(clean records, variant records)."""
     clean, variants = [], []
     for r in records:
-        (variants if is_variant(r.sample) else clean).append(r)
+        (variants if r.sample.is_variant else clean).append(r)
     return clean, variants
 
 
+def _groups(spec: ProbeSpec, module, parents: dict[str, Record], variants: list[Record]) -> tuple[dict[str, Group], int]:
+    """parent id -> Group (answered and failed variants) for one probe, and the variants whose parent has no answer."""
+    # a probe that pairs clean samples with each other (pair) asks nothing new: every parent is a group
+    answered: dict[str, list[Record]] = {p: [] for p in parents} if getattr(module, "USES_CLEAN", False) else {}
+    failed: dict[str, list[Record]] = {}
+    unpaired = 0
+    for v in variants:
+        tag = v.sample.variant_of
+        if tag is None or tag.probe != spec.name:
+            continue
+        if tag.parent_id not in parents:
+            unpaired += 1
+            continue
+        answered.setdefault(tag.parent_id, [])
+        (answered[tag.parent_id] if v.answered else failed.setdefault(tag.parent_id, [])).append(v)
+    groups = {p: Group(parents[p], tuple(vs), tuple(failed.get(p, ()))) for p, vs in answered.items()}
+    return groups, unpaired
+
+
 def analyze(specs: Sequence[ProbeSpec], records: Sequence[Record], preset: str, seed: int = 0) -> list[ProbeResult]:
-    """One ProbeResult per spec, from clean and variant records (only answered ones are paired)."""
+    """One ProbeResult per spec, from clean and variant records, paired by parent. A variant without
+    an answer is counted in its figures' `failed` (never dropped silently); one whose parent has no
+    answer is counted in `unpaired`."""
     clean, variants = split_records(records)
     parents = {r.sample.id: r for r in clean if r.answered}
     results = []
     for spec in specs:
         module = get(spec.name)
-        # a probe that pairs clean samples with each other (pair) asks nothing new: every parent is a group
-        groups: dict[str, Group] = {p: Group(r, ()) for p, r in parents.items()} if getattr(module, "USES_CLEAN", False) else {}
-        for v in variants:
-            if v.sample.metadata.get("probe") != spec.name or not v.answered:
-                continue
-            pid = str(v.sample.metadata["parent_id"])
-            if pid in parents:
-                g = groups.get(pid)
-                groups[pid] = Group(parents[pid], (g.variants if g else ()) + (v,))
-        if not groups:
-            results.append(ProbeResult(probe=spec.name, ran=False,
-                                       note=f"{spec}: no answered variant with an answered parent (the probe does not "
-                                            "apply to these samples, or its requests failed)"))  # fmt: skip
+        groups, unpaired = _groups(spec, module, parents, variants)
+        failed = sum(len(g.failed) for g in groups.values())
+        counts = {"failed": failed, "unpaired": unpaired}
+        if not groups or not (getattr(module, "USES_CLEAN", False) or any(g.variants for g in groups.values())):
+            why = (f"{failed} variant request(s) failed, {unpaired} variant(s) of unanswered parents" if failed or unpaired
+                   else "the probe does not apply to these samples")  # fmt: skip
+            results.append(ProbeResult(probe=spec.name, ran=False, **counts,
+                                       note=f"{spec}: no answered variant with an answered parent ({why})"))  # fmt: skip
             continue
         result = module.analyze(groups, preset, seed)
-        results.append(result.model_copy(update={"note": "; ".join(filter(None, [f"spec {spec}", result.note]))}))
+        lost = f"{failed} variant(s) failed, {unpaired} left out with an unanswered parent" if failed or unpaired else None
+        note = "; ".join(filter(None, [f"spec {spec}", result.note, lost]))
+        results.append(result.model_copy(update={"note": note, **counts}))
     return results

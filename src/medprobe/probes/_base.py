@@ -21,6 +21,8 @@ class ProbeMetric(Frozen):
     ci_low: float | None = None
     ci_high: float | None = None
     n: int = Field(description="pairs / items the number is computed on")
+    failed: int = Field(0, description="variants whose request failed: left out of n for paired and accuracy figures; "
+                        "for consistency figures their sets are in n, counted not consistent")
     preset: str = Field(description="scoring preset of the underlying correct/wrong decisions")
     detail: dict[str, Scalar] = Field(default_factory=dict, description="e.g. {'corruption': 'gaussian_noise', 'severity': 3}")
 
@@ -29,5 +31,7 @@ class ProbeResult(Frozen):
     probe: str
     ran: bool = True
     note: str | None = Field(None, description="why a probe did not run or what limits its figures")
+    failed: int = Field(0, description="variants whose request failed (with an answered parent)")
+    unpaired: int = Field(0, description="variants left out because their clean parent has no answer (an error)")
     headline: tuple[ProbeMetric, ...] = Field((), description="figures for the trust card")
     rows: tuple[ProbeMetric, ...] = Field((), description="breakdown rows (per corruption and severity, per template, ...)")

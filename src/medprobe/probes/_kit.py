@@ -2,7 +2,13 @@
 paired analysis helpers (score a parent and its variants under one preset, bootstrap every delta).
 
 A probe module defines `NAME`, `derive(samples, context) -> list[Sample]` and
-`analyze(groups, preset, seed) -> ProbeResult`.
+`analyze(groups, preset, seed) -> ProbeResult`. A parent derive cannot read (its image does not
+decode) is left out with `context.skip`, never a variant and never an abort.
+
+Failed variants are never dropped silently: every figure carries `failed` next to `n`. A paired
+or accuracy figure leaves a failed variant out of n (an error is not a wrong answer); a
+consistency figure ("right under every rotation", "every twin right") counts a set with a failed
+variant as not consistent, since it is not known to be, so such figures are lower bounds.
 """
 
 from __future__ import annotations
@@ -16,10 +22,10 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from medprobe import scoring
+from medprobe import imaging, scoring
 from medprobe.probes._base import ProbeMetric
 from medprobe.stats import bootstrap_ci, rng_for
-from medprobe.types import Frozen, ImageRef, Outcome, Record, Sample, Score
+from medprobe.types import Frozen, ImageRef, Outcome, Record, Sample, Score, VariantTag
 
 SEP = "~"  # variant ids: f"{parent}~{probe}:{variant}"
 
@@ -85,6 +91,19 @@ class ProbeContext:
     #: where generated images (corruptions, blanks) are written, content-addressed; None keeps them
     #: in memory (tests). A run folder holds them once each instead of inline in every sample's JSON.
     image_dir: str | None = None
+    #: parents derive left out, one line each: which probe, which sample, why (the run's manifest lists them)
+    skipped: list[str] = field(default_factory=list)
+
+    def skip(self, sample: Sample, error: Exception) -> None:
+        self.skipped.append(f"{self.spec.name or 'probe'}: skipped sample {sample.id}: {error}")
+
+    def readable(self, sample: Sample) -> list | None:
+        """Every image of `sample` decoded (PIL images), or None after recording why one cannot be."""
+        try:
+            return [imaging.open_image(ref, allow_outside_root=self.allow_outside_root) for ref in sample.images]
+        except imaging.ImageError as exc:
+            self.skip(sample, exc)
+            return None
 
 
 def generated_image(ctx: ProbeContext, data: bytes, name: str) -> ImageRef:
@@ -106,27 +125,34 @@ def rng(seed: int, sample_id: str, probe: str) -> np.random.Generator:
     return rng_for(seed, f"{sample_id}\x00{probe}")
 
 
-def variant(parent: Sample, probe: str, name: str, **update) -> Sample:
-    """A copy of `parent` with a variant id and the parent/probe/variant metadata."""
-    meta = {**parent.metadata, "parent_id": parent.id, "probe": probe, "variant": name}
-    meta.update(update.pop("metadata", {}))
-    return parent.model_copy(update={"id": f"{parent.id}{SEP}{probe}:{name}", "metadata": meta, **update})
+def variant(parent: Sample, probe: str, name: str, detail: dict | None = None, **update) -> Sample:
+    """A copy of `parent` with a variant id and its `variant_of` tag (the parent's metadata stays as it is)."""
+    tag = VariantTag(parent_id=parent.id, probe=probe, variant=name, detail=detail or {})
+    return parent.model_copy(update={"id": f"{parent.id}{SEP}{probe}:{name}", "variant_of": tag, **update})
 
 
 def is_variant(sample: Sample) -> bool:
-    return "parent_id" in sample.metadata and "probe" in sample.metadata
+    return sample.is_variant
+
+
+def tag(record: Record) -> VariantTag:
+    """The variant tag of a variant's record (analyze only sees variants)."""
+    if record.sample.variant_of is None:
+        raise ValueError(f"{record.sample.id} is not a probe variant")
+    return record.sample.variant_of
 
 
 @dataclass(frozen=True)
 class Group:
-    """A clean (parent) record and its answered variants from one probe."""
+    """A clean (parent) record, its answered variants from one probe, and those whose request failed."""
 
     parent: Record
     variants: tuple[Record, ...]
+    failed: tuple[Record, ...] = ()
 
 
 def score(record: Record, preset: str) -> Score:
-    return scoring.get(preset).score(record.sample, record.final.text if record.final else None)
+    return scoring.get(preset).score_generation(record.sample, record.final)
 
 
 def correct(record: Record, preset: str) -> float:
@@ -144,28 +170,38 @@ def by_variant(groups: dict[str, Group]) -> dict[str, list[tuple[Record, Record]
     out: dict[str, list[tuple[Record, Record]]] = {}
     for g in groups.values():
         for v in g.variants:
-            out.setdefault(str(v.sample.metadata.get("variant")), []).append((g.parent, v))
+            out.setdefault(tag(v).variant, []).append((g.parent, v))
     return out
 
 
-def metric(probe: str, name: str, values, preset: str, seed: int, **detail) -> ProbeMetric:
-    """Mean of per-parent values (a paired difference when they are deltas) with its bootstrap CI."""
+def failed_by_variant(groups: dict[str, Group]) -> dict[str, int]:
+    """variant name -> failed variants of that name (with an answered parent)."""
+    out: dict[str, int] = {}
+    for g in groups.values():
+        for v in g.failed:
+            out[tag(v).variant] = out.get(tag(v).variant, 0) + 1
+    return out
+
+
+def metric(probe: str, name: str, values, preset: str, seed: int, failed: int = 0, **detail) -> ProbeMetric:
+    """Mean of per-parent values (a paired difference when they are deltas) with its bootstrap CI;
+    `failed` = variants of this figure whose request failed (see the module docstring)."""
     arr = np.asarray(values, dtype=float)
-    tag = ",".join(f"{k}={v}" for k, v in sorted(detail.items()))
-    low, high = bootstrap_ci(arr, seed, f"probe/{probe}/{name}/{tag}") if len(arr) else (None, None)
+    key = ",".join(f"{k}={v}" for k, v in sorted(detail.items()))
+    low, high = bootstrap_ci(arr, seed, f"probe/{probe}/{name}/{key}") if len(arr) else (None, None)
     return ProbeMetric(probe=probe, name=name, value=float(arr.mean()) if len(arr) else float("nan"),
-                       ci_low=low, ci_high=high, n=len(arr), preset=preset, detail=detail)  # fmt: skip
+                       ci_low=low, ci_high=high, n=len(arr), failed=failed, preset=preset, detail=detail)  # fmt: skip
 
 
 def paired_rows(probe: str, pairs: list[tuple[Record, Record]], preset: str, seed: int, drop: str = "drop",
-                **detail) -> list[ProbeMetric]:
+                failed: int = 0, **detail) -> list[ProbeMetric]:
     """accuracy of the variant, the drop (clean minus variant, paired by parent) and the share of
-    answers unchanged, for one variant kind."""
+    answers unchanged, for one variant kind; `failed` pairs (the variant's request failed) are left out."""
     clean = np.array([correct(p, preset) for p, _ in pairs])
     probed = np.array([correct(v, preset) for _, v in pairs])
     same = np.array([answer_key(p, preset) == answer_key(v, preset) for p, v in pairs], dtype=float)
     return [
-        metric(probe, "accuracy", probed, preset, seed, **detail),
-        metric(probe, drop, clean - probed, preset, seed, **detail),
-        metric(probe, "unchanged_rate", same, preset, seed, **detail),
+        metric(probe, "accuracy", probed, preset, seed, failed, **detail),
+        metric(probe, drop, clean - probed, preset, seed, failed, **detail),
+        metric(probe, "unchanged_rate", same, preset, seed, failed, **detail),
     ]

@@ -6,7 +6,8 @@
   when the samples carry a `modality` (else `organ`) label, chosen with the probe's seed.
 
 Blind gap = accuracy seeing minus accuracy blind, paired by parent (a model that ignores images
-has a gap of 0 and answers unchanged everywhere).
+has a gap of 0 and answers unchanged everywhere). A sample whose image does not decode gets no
+variant (listed as skipped) and never lends its image to a mismatch.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ import io
 from collections.abc import Sequence
 from functools import lru_cache
 
-from medprobe import imaging
 from medprobe.probes._base import ProbeResult
-from medprobe.probes._kit import (Group, ProbeContext, ProbeSpec, by_variant, correct, generated_image, metric,
-                                  paired_rows, rng, variant)
+from medprobe.probes._kit import (Group, ProbeContext, ProbeSpec, by_variant, correct, failed_by_variant,
+                                  generated_image, metric, paired_rows, rng, variant)
 from medprobe.types import ImageRef, Sample
 
 NAME = "blind"
@@ -51,20 +51,20 @@ def _group_key(sample: Sample) -> str | None:
 
 def derive(samples: Sequence[Sample], ctx: ProbeContext) -> list[Sample]:
     kinds = ctx.spec.words or KINDS
-    with_images = [s for s in samples if s.images]
+    # (sample, (width, height, mode) of each image): only samples whose every image decodes
+    readable = [(s, [(i.width, i.height, i.mode) for i in images]) for s in samples
+                if s.images and (images := ctx.readable(s)) is not None]  # fmt: skip
+    with_images = [s for s, _ in readable]
     by_group: dict[str | None, list[Sample]] = {}
     for s in with_images:
         by_group.setdefault(_group_key(s), []).append(s)
     out = []
-    for s in with_images:
+    for s, sizes in readable:
         if "none" in kinds:
             out.append(variant(s, NAME, "none", images=()))
         if "blank" in kinds:
-            blanks = []
-            for ref in s.images:
-                img = imaging.open_image(ref, allow_outside_root=ctx.allow_outside_root)
-                blanks.append(generated_image(ctx, blank_png(img.width, img.height, img.mode), "blank.png"))
-            out.append(variant(s, NAME, "blank", images=tuple(blanks)))
+            blanks = tuple(generated_image(ctx, blank_png(*size), "blank.png") for size in sizes)
+            out.append(variant(s, NAME, "blank", images=blanks))
         if "mismatch" in kinds:
             mine = {_identity(r) for r in s.images}
             pool = [o for o in by_group.get(_group_key(s), []) if not mine & {_identity(r) for r in o.images}]
@@ -74,17 +74,17 @@ def derive(samples: Sequence[Sample], ctx: ProbeContext) -> list[Sample]:
             if pool:
                 other = pool[int(rng(ctx.seed, s.id, NAME).integers(len(pool)))]
                 out.append(variant(s, NAME, "mismatch", images=other.images,
-                                   metadata={"mismatch_from": other.id, "mismatch_same_group": same}))  # fmt: skip
+                                   detail={"mismatch_from": other.id, "mismatch_same_group": same}))  # fmt: skip
     return out
 
 
 def analyze(groups: dict[str, Group], preset: str, seed: int) -> ProbeResult:
-    kinds = by_variant(groups)
+    kinds, failed = by_variant(groups), failed_by_variant(groups)
     headline, rows = [], []
-    for kind in [k for k in KINDS if k in kinds]:
-        pairs = kinds[kind]
-        rows.append(metric(NAME, "clean_accuracy", [correct(p, preset) for p, _ in pairs], preset, seed, variant=kind))
-        block = paired_rows(NAME, pairs, preset, seed, drop="blind_gap", variant=kind)
+    for kind in [k for k in KINDS if k in kinds or k in failed]:
+        pairs, lost = kinds.get(kind, []), failed.get(kind, 0)
+        rows.append(metric(NAME, "clean_accuracy", [correct(p, preset) for p, _ in pairs], preset, seed, lost, variant=kind))
+        block = paired_rows(NAME, pairs, preset, seed, drop="blind_gap", failed=lost, variant=kind)
         rows += block
         headline += [m for m in block if m.name in ("blind_gap", "unchanged_rate")]
     return ProbeResult(probe=NAME, headline=tuple(headline), rows=tuple(rows),

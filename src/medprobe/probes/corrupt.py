@@ -7,6 +7,9 @@ Each corrupted image is a PNG written once, named by its sha256, under the run f
 than by sample id (the same draw at every severity, so severity only scales it): every question about one image sees the same corrupted image,
 which keeps questions comparable and computes each corrupted image once.
 
+A sample whose image does not decode gets no variant (listed as skipped). worst_case_accuracy
+counts a sample with a failed variant as not right under every corruption (not known to be).
+
 Cost: the run asks every sample with images once per (corruption, severity). The default is
 4 corruptions x severities 1, 3, 5 = 12 extra requests per sample; `corrupt:all@1,2,3,4,5` is 65x.
 """
@@ -14,6 +17,7 @@ Cost: the run asks every sample with images once per (corruption, severity). The
 from __future__ import annotations
 
 import io
+from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
@@ -22,7 +26,7 @@ import numpy as np
 from medprobe import imaging
 from medprobe.probes._base import ProbeResult
 from medprobe.probes._kit import (Group, ProbeContext, ProbeSpec, answer_key, correct, generated_image, metric,
-                                  paired_rows, variant)
+                                  paired_rows, tag, variant)
 from medprobe.stats import rng_for
 from medprobe.types import ImageRef, Sample
 
@@ -192,33 +196,45 @@ def derive(samples: Sequence[Sample], ctx: ProbeContext) -> list[Sample]:
     for s in samples:
         if not s.images:
             continue
-        for name in names:
-            for sev in severities:
-                images = tuple(corrupt_ref(r, name, sev, ctx.seed, ctx.allow_outside_root, ctx) for r in s.images)
-                out.append(variant(s, NAME, f"{name}@{sev}", images=images,
-                                   metadata={"corruption": name, "severity": sev}))  # fmt: skip
+        try:
+            made = [(name, sev, tuple(corrupt_ref(r, name, sev, ctx.seed, ctx.allow_outside_root, ctx) for r in s.images))
+                    for name in names for sev in severities]  # fmt: skip
+        except imaging.ImageError as exc:
+            ctx.skip(s, exc)
+            continue
+        out += [variant(s, NAME, f"{name}@{sev}", images=images, detail={"corruption": name, "severity": sev})
+                for name, sev, images in made]  # fmt: skip
     return out
+
+
+def _cell(record) -> tuple[str, int]:
+    detail = tag(record).detail
+    return str(detail["corruption"]), int(detail["severity"])  # type: ignore[arg-type]
 
 
 def analyze(groups: dict[str, Group], preset: str, seed: int) -> ProbeResult:
     cells: dict[tuple[str, int], list] = {}
+    lost: Counter[tuple[str, int]] = Counter(_cell(v) for g in groups.values() for v in g.failed)
     flips, worst = [], []
     for g in groups.values():
         parent_key = answer_key(g.parent, preset)
-        flips.append(np.mean([answer_key(v, preset) != parent_key for v in g.variants]))
-        worst.append(min(correct(v, preset) for v in g.variants))
+        if g.variants:  # share of the answered variants (a failed one has no answer to compare)
+            flips.append(np.mean([answer_key(v, preset) != parent_key for v in g.variants]))
+        # right under every corruption; a failed variant means not known to be: counted not right
+        worst.append(0.0 if g.failed else min(correct(v, preset) for v in g.variants))
         for v in g.variants:
-            cells.setdefault((str(v.sample.metadata["corruption"]), int(v.sample.metadata["severity"])), []).append((g.parent, v))
+            cells.setdefault(_cell(v), []).append((g.parent, v))
     rows = []
-    for (name, sev), pairs in sorted(cells.items()):
-        rows += paired_rows(NAME, pairs, preset, seed, corruption=name, severity=sev)
-    drops = [m for m in rows if m.name == "drop"]
-    worst_drop = max(drops, key=lambda m: m.value)
+    for name, sev in sorted(set(cells) | set(lost)):
+        rows += paired_rows(NAME, cells.get((name, sev), []), preset, seed, failed=lost[(name, sev)],
+                            corruption=name, severity=sev)  # fmt: skip
+    worst_drop = max((m for m in rows if m.name == "drop" and m.n), key=lambda m: m.value)
+    failed = sum(lost.values())
     clean = metric(NAME, "clean_accuracy", [correct(g.parent, preset) for g in groups.values()], preset, seed)
     headline = (
         worst_drop.model_copy(update={"name": "worst_corruption_drop"}),
-        metric(NAME, "flip_rate", flips, preset, seed),
-        metric(NAME, "worst_case_accuracy", worst, preset, seed),
+        metric(NAME, "flip_rate", flips, preset, seed, failed),
+        metric(NAME, "worst_case_accuracy", worst, preset, seed, failed),
         clean,
     )
     return ProbeResult(probe=NAME, headline=headline, rows=tuple(rows),

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from medprobe.probes._base import ProbeResult
-from medprobe.probes._kit import Group, ProbeContext, ProbeSpec, by_variant, correct, metric, rng, variant
+from medprobe.probes._kit import Group, ProbeContext, ProbeSpec, by_variant, correct, failed_by_variant, metric, rng, variant
 from medprobe.prompts import PromptTemplate, first_turn
 from medprobe.types import Message, Part, Sample
 
@@ -92,27 +92,31 @@ def derive(samples: Sequence[Sample], ctx: ProbeContext) -> list[Sample]:
         for name in kinds:
             demos = sets[name]
             out.append(variant(s, NAME, name, history=demo_turns(demos, template),
-                               metadata={"demonstrations": ",".join(d.id for d in demos), "shots": len(demos)}))  # fmt: skip
+                               detail={"demonstrations": ",".join(d.id for d in demos), "shots": len(demos)}))  # fmt: skip
     return out
 
 
 def analyze(groups: dict[str, Group], preset: str, seed: int) -> ProbeResult:
-    kinds = by_variant(groups)
+    kinds, lost = by_variant(groups), failed_by_variant(groups)
     acc = {name: {p.sample.id: correct(v, preset) for p, v in pairs} for name, pairs in kinds.items()}
+    acc.update({name: {} for name in lost if name not in acc})  # every variant failed: a row with n = 0
     clean = {g.parent.sample.id: correct(g.parent, preset) for g in groups.values()}
 
-    def delta(a: dict, b: dict, name: str, **detail):
-        both = sorted(set(a) & set(b))
-        return metric(NAME, name, [a[i] - b[i] for i in both], preset, seed, **detail) if both else None
+    def delta(a: str, b: str | None, name: str, **detail):
+        """a minus b (b None: zero-shot), paired by sample; pairs with a failed variant are left out."""
+        x, y = acc.get(a, {}), acc.get(b, {}) if b else clean
+        both = sorted(set(x) & set(y))
+        failed = lost.get(a, 0) + (lost.get(b, 0) if b else 0)
+        return metric(NAME, name, [x[i] - y[i] for i in both], preset, seed, failed, **detail) if both or failed else None
 
-    rows = [metric(NAME, "accuracy", list(v.values()), preset, seed, variant=k) for k, v in sorted(acc.items())]
+    rows = [metric(NAME, "accuracy", list(v.values()), preset, seed, lost.get(k, 0), variant=k) for k, v in sorted(acc.items())]
     rows.append(metric(NAME, "zero_shot_accuracy", list(clean.values()), preset, seed))
-    rows += [m for k in sorted(acc) if (m := delta(acc[k], clean, "gain_over_zero_shot", variant=k))]
+    rows += [m for k in sorted(acc) if (m := delta(k, None, "gain_over_zero_shot", variant=k))]
+    best = "similar_last" if "similar_last" in acc else "random"
     headline = [
-        delta(acc.get("similar_last", acc.get("random", {})), clean, "icl_gain",
-              variant="similar_last" if "similar_last" in acc else "random"),
-        delta(acc.get("irrelevant", {}), acc.get("similar_last", {}), "irrelevant_example_effect"),
-        delta(acc.get("similar_last", {}), acc.get("similar_first", {}), "order_effect"),
+        delta(best, None, "icl_gain", variant=best),
+        delta("irrelevant", "similar_last", "irrelevant_example_effect"),
+        delta("similar_last", "similar_first", "order_effect"),
     ]  # fmt: skip
     return ProbeResult(probe=NAME, headline=tuple(m for m in headline if m), rows=tuple(rows),
                        note="icl_gain = k-shot (most similar last) minus zero-shot accuracy; irrelevant_example_effect = "

@@ -10,15 +10,19 @@ each made only where the gold of the twin follows from the data:
   substituted: changing the organ there does not make the answer no.
 * `attribute`: ProbMed's ground-truth / adversarial pair built from the metadata alone, once per
   image and attribute: "Is this a CT image?" (yes) and "Is this an MRI image?" (no).
+
+A twin set with a failed twin is not known to be right entirely: it counts as not right, and the
+figure's `failed` says how many twins failed.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 
 from medprobe.probes._base import ProbeResult
-from medprobe.probes._kit import Group, ProbeContext, ProbeSpec, correct, metric, rng, score, variant
+from medprobe.probes._kit import Group, ProbeContext, ProbeSpec, correct, metric, rng, score, tag, variant
 from medprobe.prompts import LETTERS
 from medprobe.types import AnswerType, Sample
 
@@ -64,7 +68,7 @@ def _article(word: str) -> str:
 
 def _yes_no(s: Sample, twin_id: str, question: str, answer: str, group: str, **meta) -> Sample:
     return variant(s, NAME, twin_id, question=question, answer=answer, options=(), answer_type=AnswerType.CLOSED,
-                   prompt_type=AnswerType.CLOSED, metadata={"twin_group": group, **meta})  # fmt: skip
+                   prompt_type=AnswerType.CLOSED, detail={"twin_group": group, **meta})  # fmt: skip
 
 
 def _mc_twins(s: Sample) -> list[Sample]:
@@ -104,8 +108,8 @@ def _attribute(s: Sample, ctx: ProbeContext, seen: set) -> list[Sample]:
         seen.add((image, attr))
         others = [k for k in table if k != own]
         adv = table[others[int(rng(ctx.seed, s.id, f"{NAME}/attr/{attr}").integers(len(others)))]][0]
-        for tag, word, answer in (("gt", table[own][0], "yes"), ("adv", adv, "no")):
-            out.append(_yes_no(s, f"attr:{attr}:{tag}", template.format(a=_article(word), x=word), answer,
+        for side, word, answer in (("gt", table[own][0], "yes"), ("adv", adv, "no")):
+            out.append(_yes_no(s, f"attr:{attr}:{side}", template.format(a=_article(word), x=word), answer,
                                f"attr:{attr}"))  # fmt: skip
     return out
 
@@ -126,26 +130,38 @@ def derive(samples: Sequence[Sample], ctx: ProbeContext) -> list[Sample]:
 
 def analyze(groups: dict[str, Group], preset: str, seed: int) -> ProbeResult:
     all_right: dict[str, list[float]] = {}
+    lost: Counter[str] = Counter()  # construction -> failed twins
     false_yes, twin_acc = [], []
+    failed_no = 0
     for g in groups.values():
         sets: dict[str, list] = {}
+        broken: Counter[str] = Counter()
+        for v in g.failed:
+            broken[str(tag(v).detail["twin_group"])] += 1
+            failed_no += v.sample.answer == "no"
         for v in g.variants:
-            sets.setdefault(str(v.sample.metadata["twin_group"]), []).append(v)
+            sets.setdefault(str(tag(v).detail["twin_group"]), []).append(v)
             ok = correct(v, preset)
             twin_acc.append(ok)
             if v.sample.answer == "no":
                 a = score(v, preset).answer
                 false_yes.append(1.0 if a.valid and a.value == "yes" else 0.0)
-        for name, twins in sets.items():
-            # a substituted twin is paired with its original question (ProbMed: both must be right)
-            members = [g.parent, *twins] if name.startswith("sub:") else twins
+        for name in dict.fromkeys([*sets, *broken]):
             kind = name.split(":")[0]
+            lost[kind] += broken[name]
+            if broken[name]:  # a failed twin: the set is not known to be right entirely
+                all_right.setdefault(kind, []).append(0.0)
+                continue
+            # a substituted twin is paired with its original question (ProbMed: both must be right)
+            members = [g.parent, *sets[name]] if name.startswith("sub:") else sets[name]
             all_right.setdefault(kind, []).append(min(correct(r, preset) for r in members))
     every = [x for v in all_right.values() for x in v]
-    rows = [metric(NAME, "negation_twin_accuracy", v, preset, seed, construction=k) for k, v in sorted(all_right.items())]
-    rows += [metric(NAME, "twin_accuracy", twin_acc, preset, seed),
-             metric(NAME, "false_yes_rate", false_yes, preset, seed)]
-    headline = (metric(NAME, "negation_twin_accuracy", every, preset, seed), rows[-1])
+    failed = sum(lost.values())
+    rows = [metric(NAME, "negation_twin_accuracy", v, preset, seed, lost[k], construction=k)
+            for k, v in sorted(all_right.items())]  # fmt: skip
+    rows += [metric(NAME, "twin_accuracy", twin_acc, preset, seed, failed),
+             metric(NAME, "false_yes_rate", false_yes, preset, seed, failed_no)]
+    headline = (metric(NAME, "negation_twin_accuracy", every, preset, seed, failed), rows[-1])
     return ProbeResult(probe=NAME, headline=headline, rows=tuple(rows),
                        note="negation_twin_accuracy = share of twin sets (mc: every option's yes/no twin; substitute: "
                             "original + its 'no' twin; attribute: ProbMed's yes/no pair) answered right entirely; "

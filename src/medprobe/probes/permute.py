@@ -3,7 +3,9 @@
 Every rotation of the options is asked (rotation 0 is the clean sample itself); the gold letter
 moves with its option. A question counts only if it is right under every rotation. Position bias
 compares the distribution of answered letters with the distribution of gold letters over all
-rotations (total variation distance; 0 = no preference for a position).
+rotations (total variation distance; 0 = no preference for a position). A question with a failed
+rotation is not known to be right under every rotation: it counts as not consistent (`failed` says
+how many rotations failed).
 
 Questions whose options are written inside the question text (`options_in_question`) cannot be
 rotated and are skipped.
@@ -17,7 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from medprobe.probes._base import ProbeMetric, ProbeResult
-from medprobe.probes._kit import Group, ProbeContext, ProbeSpec, by_variant, correct, metric, score, variant
+from medprobe.probes._kit import (Group, ProbeContext, ProbeSpec, by_variant, correct, failed_by_variant, metric, score,
+                                  variant)
 from medprobe.prompts import LETTERS
 from medprobe.stats import N_RESAMPLES, rng_for
 from medprobe.types import AnswerType, Sample
@@ -47,7 +50,7 @@ def derive(samples: Sequence[Sample], ctx: ProbeContext) -> list[Sample]:
     for s in filter(applies, samples):
         for r in range(1, len(s.options)):
             options, gold = rotate(s, r)
-            out.append(variant(s, NAME, f"rot{r}", options=options, answer=gold, metadata={"rotation": r}))
+            out.append(variant(s, NAME, f"rot{r}", options=options, answer=gold, detail={"rotation": r}))
     return out
 
 
@@ -59,7 +62,10 @@ def _tvd(pred: Counter, gold: Counter) -> float:
 
 def analyze(groups: dict[str, Group], preset: str, seed: int) -> ProbeResult:
     items = [g for g in groups.values()]
-    consistent = [min(correct(r, preset) for r in (g.parent, *g.variants)) for g in items]
+    # a failed rotation: not known to be right there, so the question is not counted consistent
+    consistent = [0.0 if g.failed else min(correct(r, preset) for r in (g.parent, *g.variants)) for g in items]
+    failed = sum(len(g.failed) for g in items)
+    lost = failed_by_variant(groups)
     clean = [correct(g.parent, preset) for g in items]
     # per item: letters answered (valid ones) and gold letters, over every rotation
     answered, golds = [], []
@@ -77,14 +83,17 @@ def analyze(groups: dict[str, Group], preset: str, seed: int) -> ProbeResult:
     low, high = np.quantile(boots, [0.025, 0.975])
     n_valid = sum(pred_all.values())
     position = ProbeMetric(probe=NAME, name="position_bias", value=bias, ci_low=float(low), ci_high=float(high),
-                           n=len(items), preset=preset,
+                           n=len(items), failed=failed, preset=preset,
                            detail={"answered_letters": n_valid, "top_letter": pred_all.most_common(1)[0][0] if n_valid else None,
                                    "top_share": pred_all.most_common(1)[0][1] / n_valid if n_valid else None})  # fmt: skip
-    consistency = metric(NAME, "permutation_consistency", consistent, preset, seed)
+    consistency = metric(NAME, "permutation_consistency", consistent, preset, seed, failed)
     rows = [metric(NAME, "clean_accuracy", clean, preset, seed),
-            metric(NAME, "drop", np.array(clean) - np.array(consistent), preset, seed)]
-    for name, pairs in sorted(by_variant(groups).items()):
-        rows.append(metric(NAME, "accuracy", [correct(v, preset) for _, v in pairs], preset, seed, variant=name))
+            metric(NAME, "drop", np.array(clean) - np.array(consistent), preset, seed, failed)]
+    answered = by_variant(groups)
+    for name in sorted(set(answered) | set(lost)):
+        pairs = answered.get(name, [])
+        rows.append(metric(NAME, "accuracy", [correct(v, preset) for _, v in pairs], preset, seed, lost.get(name, 0),
+                           variant=name))  # fmt: skip
     for letter in sorted(set(pred_all) | set(gold_all)):
         rows.append(ProbeMetric(probe=NAME, name="letter_share", value=pred_all[letter] / (n_valid or 1), n=n_valid,
                                 preset=preset, detail={"letter": letter,

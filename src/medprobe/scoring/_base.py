@@ -1,14 +1,26 @@
-"""A scoring preset: one named rule set that turns (sample, model text) into a Score."""
+"""A scoring preset: one named rule set that turns (sample, model text) into a Score.
+
+Every preset scores the answer part of a reply: `Preset.score` splits off a reasoning chain
+(medprobe.reasoning) and hands what follows it to the preset's own rule, `score_answer`. Official presets
+keep their official rules, applied to the answer part; a chain that never closes, or is followed by
+nothing, is INVALID (`unfinished_reasoning`, `no_answer_after_reasoning`) under every preset, because no
+official script defines an answer for a reply that holds none.
+"""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from medprobe.types import Answer, AnswerType, Outcome, Sample, Score
+from medprobe.reasoning import may_hold_chain, split
+from medprobe.types import Answer, AnswerType, Generation, Outcome, Sample, Score
+
+#: `Answer.method` of every answer an official rule picked as the option nearest to the reply (a
+#: similarity score) rather than one the reply named; such answers also carry `Answer.fallback`
+NEAREST_OPTION = "nearest_option_fallback"
 
 
 class Preset:
-    """Subclass, set the class attributes, implement `score`.
+    """Subclass, set the class attributes, implement `score_answer`.
 
     `value_names` says what `Score.value` means per answer type (e.g. LLaVA-Med reports closed
     *accuracy* but open *recall*), so every aggregated number carries its metric and preset name.
@@ -31,8 +43,31 @@ class Preset:
         """Whether this preset has a rule for the sample (its answer type, and its benchmark if restricted)."""
         return sample.answer_type in self.value_names and (not self.benchmarks or sample.benchmark in self.benchmarks)
 
-    def score(self, sample: Sample, text: str | None) -> Score:
-        """Score one model output. `text` is None when generation failed (the runner records the error)."""
+    def score(self, sample: Sample, text: str | None, finish_reason: str | None = None,
+              reasoning: str | None = None) -> Score:
+        """Score one model output: the answer after its reasoning chain (inline in `text`, or given apart in
+        `reasoning`, the server's field). `text` is None when generation failed (the runner records the error)."""
+        if reasoning is None and (text is None or not may_hold_chain(text)):
+            return self.score_answer(sample, text)  # no chain (or a failed generation): the common, cheap path
+        part = split(text, reasoning, finish_reason)
+        reason = part.invalid_reason
+        if reason is None:
+            return self.score_answer(sample, part.answer)
+        # the preset's own INVALID score for a missing answer (its parser name), with the reason why
+        failed = self.score_answer(sample, None)
+        if failed.answer.reason != "error":  # e.g. unsupported_answer_type: that reason stands
+            return failed
+        return failed.model_copy(update={"answer": failed.answer.model_copy(update={"reason": reason})})
+
+    def score_generation(self, sample: Sample, generation: Generation | None) -> Score:
+        """`score` of a stored generation (its text, finish_reason and reasoning field)."""
+        if generation is None:
+            return self.score_answer(sample, None)
+        return self.score(sample, generation.text, generation.finish_reason, generation.reasoning)
+
+    def score_answer(self, sample: Sample, text: str | None) -> Score:
+        """The preset's rule on the answer part (no chain in it). `text` None: generation failed, or there is
+        no answer; return the preset's INVALID score with reason "error"."""
         raise NotImplementedError
 
     def unsupported(self, parser: str) -> Score:

@@ -90,7 +90,7 @@ class LlavaMed(Preset):
     reproduces: ClassVar[str] = "microsoft/LLaVA-Med llava/eval/run_eval.py (v1.0, commit b9a98a7)"
     value_names: ClassVar[dict[AnswerType, str]] = {AnswerType.CLOSED: "accuracy", AnswerType.OPEN: "recall"}
 
-    def score(self, sample: Sample, text: str | None) -> Score:
+    def score_answer(self, sample: Sample, text: str | None) -> Score:
         if sample.answer_type not in self.value_names:
             return self.unsupported(NAME)  # run_eval.py has no rule beyond CLOSED/OPEN
         return _score(sample.answer_type, sample.answer, text)

@@ -76,7 +76,7 @@ class LmmsEval(Preset):
     reproduces: ClassVar[str] = "EvolvingLMMs-Lab/lmms-eval lmms_eval/tasks/slake/utils.py (75571cfe)"
     value_names: ClassVar[dict[AnswerType, str]] = {AnswerType.CLOSED: "accuracy", AnswerType.OPEN: "accuracy"}
 
-    def score(self, sample: Sample, text: str | None) -> Score:
+    def score_answer(self, sample: Sample, text: str | None) -> Score:
         if sample.answer_type not in self.value_names:
             return self.unsupported(PARSER)  # the SLAKE task has no multiple-choice rule
         return _score(sample.answer, text)

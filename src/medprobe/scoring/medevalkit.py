@@ -19,7 +19,8 @@ Reproduces alibaba-damo-academy/MedEvalKit (commit 9b12e3b): `utils/VQA_RAD/VQA_
   response without "\\n" and "." must equal the lowercased gold.
 * Multiple choice (`judge_multi_choice`): a letter, an option text, or else the option most similar
   to the response (difflib ratio) -- the official nearest-option fallback, kept here on purpose
-  and reported as method "similarity_fallback".
+  and marked: method "nearest_option_fallback" and `Answer.fallback`, counted per row as `fallback`
+  (it turns a reply such as "no" into some option, right by chance).
 
 Generation failures (text None) are INVALID with value 0; everything else is CORRECT or WRONG.
 """
@@ -30,7 +31,7 @@ import difflib
 from functools import lru_cache
 from typing import ClassVar
 
-from medprobe.scoring._base import Preset
+from medprobe.scoring._base import NEAREST_OPTION, Preset
 from medprobe.types import Answer, AnswerType, Outcome, Sample, Score
 
 NAME = "medevalkit"
@@ -118,7 +119,7 @@ def judge_multi_choice(choices: list[str], answer: str, response: str) -> tuple[
         ratio = difflib.SequenceMatcher(None, choice, response).ratio()
         if ratio > best_ratio:
             best, best_ratio = i, ratio
-    return alphas[best] == answer or choices[best] == answer, alphas[best], "similarity_fallback"
+    return alphas[best] == answer or choices[best] == answer, alphas[best], NEAREST_OPTION
 
 
 def _result(correct: bool, value: str, method: str) -> Score:
@@ -127,7 +128,7 @@ def _result(correct: bool, value: str, method: str) -> Score:
         value=1.0 if correct else 0.0,
         preset=NAME,
         parser=PARSER,
-        answer=Answer(value=value, parser=PARSER, method=method),
+        answer=Answer(value=value, parser=PARSER, method=method, fallback=method == NEAREST_OPTION),
     )
 
 
@@ -138,6 +139,11 @@ def _score(kind: AnswerType, gold: str, options: tuple[str, ...], slake: bool, t
         return Score(outcome=Outcome.INVALID, value=0.0, preset=NAME, parser=PARSER, answer=answer)
     if kind is AnswerType.MULTIPLE_CHOICE and not options:  # its rule needs the option texts
         answer = Answer(value=None, parser=PARSER, valid=False, reason="no_options")
+        return Score(outcome=Outcome.INVALID, value=0.0, preset=NAME, parser=PARSER, answer=answer)
+    if kind is AnswerType.MULTIPLE_CHOICE and len(options) > 26:
+        # judge_multi_choice letters options chr(ord("a") + i): past "z" it has no letter for an option
+        # (medprobe's AA, AB, ... are not its labels), so such a row is invalid here, never guessed
+        answer = Answer(value=None, parser=PARSER, valid=False, reason="over_26_options")
         return Score(outcome=Outcome.INVALID, value=0.0, preset=NAME, parser=PARSER, answer=answer)
     if kind is AnswerType.MULTIPLE_CHOICE:
         correct, value, method = judge_multi_choice(list(options), gold, text)
@@ -165,6 +171,6 @@ class MedEvalKit(Preset):
     )
     reproduces: ClassVar[str] = "alibaba-damo-academy/MedEvalKit utils/{VQA_RAD,PATH_VQA,SLAKE} cal_metrics (9b12e3b)"
 
-    def score(self, sample: Sample, text: str | None) -> Score:
+    def score_answer(self, sample: Sample, text: str | None) -> Score:
         slake = "slake" in sample.benchmark.lower()
         return _score(sample.answer_type, sample.answer, sample.options, slake, text)

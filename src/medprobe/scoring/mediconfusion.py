@@ -24,8 +24,9 @@ from typing import ClassVar
 
 import numpy as np
 
+from medprobe.metrics import Metric
 from medprobe.scoring._base import Preset
-from medprobe.stats import bootstrap_ci
+from medprobe.stats import N_RESAMPLES, bootstrap_ci
 from medprobe.types import Answer, AnswerType, Outcome, Sample, Score
 
 NAME = "mediconfusion"
@@ -75,7 +76,7 @@ class MediConfusion(Preset):
     value_names: ClassVar[dict[AnswerType, str]] = {AnswerType.MULTIPLE_CHOICE: "accuracy"}
     benchmarks: ClassVar[tuple[str, ...]] = ("mediconfusion",)
 
-    def score(self, sample: Sample, text: str | None) -> Score:
+    def score_answer(self, sample: Sample, text: str | None) -> Score:
         return _score(sample, text)
 
 
@@ -88,7 +89,7 @@ def _pairs(records: Sequence, scores: Sequence[Score | None]) -> list[Pair]:
     by_pair: dict[str, dict[int, tuple[list[str], Score]]] = defaultdict(dict)
     for record, score in zip(records, scores):
         meta = record.sample.metadata
-        if score is None or "pair" not in meta or meta.get("probe") is not None:
+        if score is None or "pair" not in meta or record.sample.is_variant:
             continue
         cats = [c for c in str(meta.get("category") or "").split("|") if c]
         by_pair[str(meta["pair"])][int(meta.get("image_index", 1))] = (cats, score)
@@ -108,8 +109,6 @@ def aggregate(records: Sequence, scores: Sequence[Score | None], preset: str, se
     Rows name their metric; for `confusion`, `correct` counts the confused pairs (the numerator) and
     `n` the pairs with both answers valid (the official denominator).
     """
-    from medprobe.results import Metric
-
     pairs = _pairs(records, scores)
     if not pairs:
         return []
@@ -124,7 +123,7 @@ def aggregate(records: Sequence, scores: Sequence[Score | None], preset: str, se
         hits = int(arr.sum())
         rows.append(Metric(subset=subset, metric=metric, preset=preset, parsers=parsers, value=float(arr.mean()),
                            ci_low=low, ci_high=high, n=len(arr), correct=hits, wrong=len(arr) - hits - invalid,
-                           invalid=invalid))
+                           invalid=invalid, interval=f"bootstrap by image pair, {N_RESAMPLES} resamples, 95% percentile"))
 
     categories = sorted({c for (c1, c2), _ in pairs for c in c1 + c2})
     for cat in [None, *categories]:

@@ -17,6 +17,10 @@ choice, with `utils.py::clean_str` (= VQA-v2 normalisation + comma deletion, `no
   the letter "a" is then dropped as an article), scored with torchmetrics BLEU-1 against the cleaned
   prediction; the first option with the highest score wins. An empty prediction or a best score
   of 0 is MultiMedEval's "Invalid answer" (INVALID here, value 0, as it counts as wrong there).
+  Every option is picked by similarity, so a pick the reply does not name itself (medprobe's letter
+  parser reads another letter or none, and the cleaned reply is not the option's text) is marked as
+  a nearest-option pick: method "nearest_option_fallback" and `Answer.fallback`, counted per row as
+  `fallback`; a pick the reply names keeps method "max_bleu1".
 
 Generation failures (text None) are INVALID with value 0; everything else is CORRECT or WRONG.
 """
@@ -28,14 +32,15 @@ from collections import Counter
 from functools import lru_cache
 from typing import ClassVar
 
-from medprobe.scoring._base import Preset
+from medprobe.letters import LETTERS
+from medprobe.parsing import parse_letter
+from medprobe.scoring._base import NEAREST_OPTION, Preset
 from medprobe.scoring.normalize import normalize_word
 from medprobe.types import Answer, AnswerType, Outcome, Sample, Score
 
 NAME = "multimedeval"
 VQA_PARSER = "multimedeval-token-recall"
 MC_PARSER = "multimedeval-bleu1"
-_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def bleu1(pred: str, ref: str) -> float:
@@ -60,7 +65,7 @@ def _bleu1(hyp: Counter[str], ref: Counter[str]) -> float:
 @lru_cache(maxsize=1024)
 def _option_counts(options: tuple[str, ...]) -> tuple[Counter[str], ...]:
     # qa.py MedQA: clean_str(f'{option["key"]} {option["value"]}')
-    return tuple(_counts(normalize_word(f"{_LETTERS[i]} {opt}")) for i, opt in enumerate(options))
+    return tuple(_counts(normalize_word(f"{LETTERS[i]} {opt}")) for i, opt in enumerate(options))
 
 
 @lru_cache(maxsize=8192)
@@ -97,14 +102,19 @@ def _choice(gold: str, options: tuple[str, ...], text: str) -> Score:
     if not pred or not scores or max(scores) == 0:  # qa.py: "Invalid answer"
         answer = Answer(value=None, parser=MC_PARSER, valid=False, reason="empty" if not pred else "no_match")
         return Score(outcome=Outcome.INVALID, value=0.0, preset=NAME, parser=MC_PARSER, answer=answer)
-    letter = _LETTERS[scores.index(max(scores))]  # first best option wins ties
+    best = scores.index(max(scores))  # first best option wins ties
+    letter = LETTERS[best]
     correct = letter == gold.strip().upper()
+    named = parse_letter(text, len(options))
+    # the reply did not name this option (by letter or text): only the similarity chose it
+    nearest = not (named.valid and named.value == letter) and pred not in (
+        normalize_word(options[best]), normalize_word(f"{letter} {options[best]}"))  # fmt: skip
     return Score(
         outcome=Outcome.CORRECT if correct else Outcome.WRONG,
         value=1.0 if correct else 0.0,
         preset=NAME,
         parser=MC_PARSER,
-        answer=Answer(value=letter, parser=MC_PARSER, method="max_bleu1"),
+        answer=Answer(value=letter, parser=MC_PARSER, method=NEAREST_OPTION if nearest else "max_bleu1", fallback=nearest),
         extra={"bleu1": max(scores)},
     )
 
@@ -117,7 +127,7 @@ class MultiMedEval(Preset):
     )
     reproduces: ClassVar[str] = "corentin-ryr/MultiMedEval multimedeval/task_families.py VQA.evaluate, qa.py (d9ac283)"
 
-    def score(self, sample: Sample, text: str | None) -> Score:
+    def score_answer(self, sample: Sample, text: str | None) -> Score:
         if text is None:
             parser = MC_PARSER if sample.answer_type is AnswerType.MULTIPLE_CHOICE else VQA_PARSER
             answer = Answer(value=None, parser=parser, valid=False, reason="error")

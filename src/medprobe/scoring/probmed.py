@@ -24,6 +24,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from medprobe.metrics import Metric
 from medprobe.parsing import parse_yes_no
 from medprobe.scoring._base import Preset
 from medprobe.stats import N_RESAMPLES, rng_for
@@ -61,7 +62,7 @@ class ProbMed(Preset):
     value_names: ClassVar[dict[AnswerType, str]] = {AnswerType.CLOSED: "accuracy"}
     benchmarks: ClassVar[tuple[str, ...]] = ("probmed",)
 
-    def score(self, sample: Sample, text: str | None) -> Score:
+    def score_answer(self, sample: Sample, text: str | None) -> Score:
         if text is None:
             answer = Answer(value=None, parser="probmed_substring", valid=False, reason="error")
             return Score(outcome=Outcome.INVALID, value=0.0, preset=self.name, parser=answer.parser, answer=answer)
@@ -80,7 +81,7 @@ class ProbMedStrict(Preset):
     value_names: ClassVar[dict[AnswerType, str]] = {AnswerType.CLOSED: "accuracy"}
     benchmarks: ClassVar[tuple[str, ...]] = ("probmed",)
 
-    def score(self, sample: Sample, text: str | None) -> Score:
+    def score_answer(self, sample: Sample, text: str | None) -> Score:
         answer = parse_yes_no(text) if text is not None else Answer(value=None, parser="yes_no", valid=False,
                                                                    reason="error")
         if not answer.valid:
@@ -120,7 +121,7 @@ def _cells(records: Sequence, scores: Sequence[Score | None]) -> dict[tuple[str,
     order = sorted((r.sample.metadata.get("row", 0), i) for i, r in enumerate(records))
     for _, i in order:
         meta, score = records[i].sample.metadata, scores[i]
-        if score is None or meta.get("probe") is not None or "qa_type" not in meta:
+        if score is None or records[i].sample.is_variant or "qa_type" not in meta:
             continue
         images[str(meta.get("image_type"))][str(meta["image_id"])].append((str(meta["qa_type"]), score.value))
     cells: dict[tuple[str, str], tuple[int, int, int]] = {}
@@ -155,8 +156,6 @@ def _combine(accs: np.ndarray, nums: np.ndarray) -> np.ndarray:
 
 def aggregate(records: Sequence, scores: Sequence[Score | None], preset: str, seed: int) -> list:
     """Category accuracy per question type (weighted across image types) and the overall score."""
-    from medprobe.results import Metric
-
     cells = _cells(records, scores)
     if not cells:
         return []
@@ -176,7 +175,9 @@ def aggregate(records: Sequence, scores: Sequence[Score | None], preset: str, se
         n_right = int(right[mask].sum())
         rows.append(Metric(subset=subset, metric="probmed_accuracy", preset=preset, parsers=parsers, value=value,
                            ci_low=float(low), ci_high=float(high), n=int(den[mask].sum()), correct=n_right,
-                           wrong=int(den[mask].sum()) - n_right, invalid=0))
+                           wrong=int(den[mask].sum()) - n_right, invalid=0,
+                           interval=f"parametric bootstrap per (image type, question type) cell, {N_RESAMPLES} "
+                                    "resamples, 95% percentile"))  # fmt: skip
 
     qs = np.array([q for _, q in keys])
     for q in QUESTION_TYPES:

@@ -85,7 +85,7 @@ class SmmileEM(Preset):
     value_names: ClassVar[dict[AnswerType, str]] = {AnswerType.OPEN: "exact_match"}
     benchmarks: ClassVar[tuple[str, ...]] = BENCHMARKS
 
-    def score(self, sample: Sample, text: str | None) -> Score:
+    def score_answer(self, sample: Sample, text: str | None) -> Score:
         if text is None:
             return _result(self.name, Answer(value=None, parser="smmile_normalize", valid=False, reason="error"), False)
         answer = Answer(value=normalize(text), parser="smmile_normalize")
@@ -100,7 +100,7 @@ class SmmileMCQA(Preset):
     value_names: ClassVar[dict[AnswerType, str]] = {AnswerType.MULTIPLE_CHOICE: "accuracy"}
     benchmarks: ClassVar[tuple[str, ...]] = BENCHMARKS
 
-    def score(self, sample: Sample, text: str | None) -> Score:
+    def score_answer(self, sample: Sample, text: str | None) -> Score:
         parser = "smmile_extract"
         if text is None:
             return _result(self.name, Answer(value=None, parser=parser, valid=False, reason="error"), False)

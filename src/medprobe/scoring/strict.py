@@ -67,5 +67,5 @@ class Strict(Preset):
     )
     reproduces: ClassVar[str] = "medprobe (no external script)"
 
-    def score(self, sample: Sample, text: str | None) -> Score:
+    def score_answer(self, sample: Sample, text: str | None) -> Score:
         return _score(sample.answer_type, sample.answer, len(sample.options), text)

@@ -1,0 +1,106 @@
+"""Metric rows and the subsets they are computed on, shared by every source of scores (rule presets
+in medprobe.results, the LLM judge in medprobe.judge_report, benchmark hooks in medprobe.scoring).
+
+It sits below all of them, so the flow goes one way: records -> scores -> rows -> results.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+from pydantic import Field
+
+from medprobe.stats import interval_method
+from medprobe.types import AnswerType, Frozen, Record
+
+#: metadata keys reported as subgroup rows when samples carry them
+SUBGROUP_KEYS = ("modality", "organ", "question_type", "content_type", "language")
+MAX_GROUP_VALUES = 40
+
+
+class Metric(Frozen):
+    subset: str = Field(description="'overall', an answer type, or 'key=value' for a subgroup")
+    metric: str = Field(description="what `value` is: accuracy, recall, token_f1, ...")
+    preset: str
+    parsers: tuple[str, ...]
+    value: float = Field(description="a fraction in [0, 1]")
+    ci_low: float
+    ci_high: float
+    n: int
+    correct: int
+    wrong: int
+    invalid: int
+    fallback: int = Field(0, description="answers an official nearest-option / similarity rule picked (the reply "
+                          "named no option): counted in correct or wrong, as the official script does")
+    interval: str = Field(interval_method(), description="how ci_low/ci_high were computed (resampled unit, "
+                          "resamples, level), e.g. 'cluster bootstrap by image, 1000 resamples, 95% percentile'")
+    clusters: int | None = Field(None, description="clusters resampled (e.g. distinct images); None = per question")
+
+
+class PresetResult(Frozen):
+    preset: str
+    description: str
+    reproduces: str
+    metrics: tuple[Metric, ...]
+
+    def get(self, subset: str = "overall", metric: str | None = None) -> Metric:
+        for m in self.metrics:
+            if m.subset == subset and (metric is None or m.metric == metric):
+                return m
+        raise KeyError(f"no metric {metric or '*'} for subset {subset!r} in preset {self.preset}")
+
+
+def subsets(records: Sequence[Record]) -> list[tuple[str, np.ndarray]]:
+    """overall, answer types, then subgroups by key and decreasing n (capped per key): row indices."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(records):
+        groups[str(r.sample.answer_type)].append(i)
+        for key in SUBGROUP_KEYS:
+            value = r.sample.metadata.get(key)
+            if value not in (None, ""):
+                groups[f"{key}={value}"].append(i)
+    out = [("overall", np.arange(len(records)))]
+    out += [(k, np.array(groups[k])) for k in map(str, AnswerType) if k in groups]
+    for key in SUBGROUP_KEYS:
+        rows = sorted(((k, v) for k, v in groups.items() if k.startswith(key + "=")), key=lambda kv: -len(kv[1]))
+        out += [(k, np.array(v)) for k, v in rows[:MAX_GROUP_VALUES]]
+    return out
+
+
+def benchmark_aggregate(records: Sequence[Record]):
+    """The registered benchmark's `aggregate` hook (MediConfusion pairs, ProbMed groups), if any."""
+    from medprobe import benchmarks  # the benchmark registry is lazy: loading it pulls in every reader
+
+    names = {r.sample.benchmark for r in records}
+    spec = benchmarks.spec_for(names.pop()) if len(names) == 1 else None
+    return spec.aggregate if spec else None
+
+
+def distinct_rows(metrics: Sequence[Metric], subgroups: bool = True) -> list[tuple[str, Metric]]:
+    """(label, row) pairs for a view, without the redundant rows:
+
+    - a row over every sample of `overall` (same metric, same n: `language=en` in a one-language
+      benchmark, `closed` in an all-closed one) repeats the overall row and is left out;
+    - metrics of one subset with the same value, interval and counts are one row, labelled
+      'accuracy = f1' (MultiMedEval's three metrics coincide on yes/no answers);
+    - `subgroups=False` keeps only overall, the answer types and the benchmark's own rows.
+    """
+    overall = {(m.metric, m.n) for m in metrics if m.subset == "overall"}
+    out: list[tuple[str, Metric]] = []
+    seen: dict[tuple, int] = {}
+    for m in metrics:
+        if m.subset != "overall" and (m.metric, m.n) in overall:
+            continue
+        if not subgroups and "=" in m.subset and m.subset.split("=", 1)[0] in SUBGROUP_KEYS:
+            continue
+        # rounded: a mean of fractions and a mean of 0/1 values that agree differ in the last bits
+        key = (m.subset, *(round(x, 9) for x in (m.value, m.ci_low, m.ci_high)), m.n, m.correct, m.wrong, m.invalid)
+        if key in seen:
+            label, first = out[seen[key]]
+            out[seen[key]] = (f"{label} = {m.metric}", first)
+            continue
+        seen[key] = len(out)
+        out.append((m.metric, m))
+    return out

@@ -1,0 +1,157 @@
+"""Readable summaries of Results: a rich table for the terminal and summary.md for the run folder.
+Every row names its preset, metric and parser; invalid answers and errors are shown apart.
+
+(Named summary, not report: `medprobe.report` is the public function that writes the HTML report,
+and a submodule of that name would replace it on the package once imported.)"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from medprobe import figures, verdicts
+from medprobe.card_markdown import bullets
+from medprobe.fmt import pct, span
+from medprobe.judge_report import markdown as judge_markdown
+from medprobe.manifest import ADVICE, Manifest
+from medprobe.metrics import distinct_rows
+from medprobe.probes._report import markdown as probe_markdown
+from medprobe.probes._report import print_table as print_probes
+from medprobe.reasoning_figures import markdown as reasoning_markdown
+from medprobe.reasoning_figures import summary_lines as reasoning_lines
+from medprobe.results import Metric, PresetResult, Results
+from medprobe.types import Record
+
+
+def _rows(preset: PresetResult, subgroups: bool) -> list[tuple[str, Metric]]:
+    """(metric label, row) without rows that repeat another (medprobe.metrics.distinct_rows)."""
+    return distinct_rows(preset.metrics, subgroups)
+
+
+def _header(results: Results, manifest: Manifest) -> list[str]:
+    c = results.counts
+    bench = manifest.benchmark
+    lines = [
+        f"model: {manifest.model_name}   benchmark: {bench.get('benchmark')} "
+        f"(split {bench.get('split')}, {bench.get('rows')} rows, source {bench.get('source')})",
+        f"prompt: {manifest.prompt.name} ({manifest.prompt.hash})   "
+        f"samples: {c.samples}   answered: {c.answered}   errors: {c.errors}",
+    ]
+    lines += health_lines(results, manifest)
+    lines += reasoning_lines(results.reasoning)
+    return lines
+
+
+def health_lines(results: Results, manifest: Manifest) -> list[str]:
+    """Status, coverage, and one line per error kind saying whether a re-run fixes it or what to change."""
+    status = f"status: {manifest.status}"
+    if manifest.stop_reason:
+        status += f" ({manifest.stop_reason})"
+    lines = [status]
+    cov = results.coverage
+    if cov is None:
+        return lines
+    lines.append(cov.line())
+    for tally in cov.errors_by_kind:
+        advice = ADVICE.get(tally.kind, "see the example and fix the cause")
+        what = "transient: re-run the same command to retry" if tally.transient else f"permanent: {advice}"
+        lines.append(f"errors {tally.kind}: {tally.count} ({what}); e.g. {tally.example[:200]}")
+    if any(t.transient for t in cov.errors_by_kind) and not all(t.transient for t in cov.errors_by_kind):
+        lines.append("a re-run retries only the transient errors; fix the causes of the permanent ones first.")
+    if manifest.load_error_count:
+        first = (manifest.load_errors or ("?",))[0]
+        lines.append(f"rows skipped while loading: {manifest.load_error_count} (first: {first[:200]}); all are listed "
+                     "under load_errors in manifest.json.")  # fmt: skip
+    if manifest.images_not_fetched:
+        lines.append(f"images not downloaded: {max(manifest.images_not_fetched_count, len(manifest.images_not_fetched))} (first: "
+                     f"{manifest.images_not_fetched[0][:200]}); those samples are bad_input errors.")
+    if manifest.probe_skipped:
+        lines.append(f"probe variants not derived for {max(manifest.probe_skipped_count, len(manifest.probe_skipped))} samples "
+                     f"(first: {manifest.probe_skipped[0][:200]}); listed under probe_skipped in manifest.json.")
+    return lines
+
+
+def markdown(results: Results, manifest: Manifest, subgroups: bool = True, records: Sequence[Record] = ()) -> str:
+    """summary.md: run health, one headline row per preset, the verdicts, then the details (answer
+    types and the benchmark's own rows per preset; subgroups of the default preset), probes, judge.
+    `records` (the run's, optional) let the verdicts read per-answer figures such as calibration bins."""
+    bench = manifest.benchmark
+    out = [f"# medprobe results: {manifest.model_name} on {bench.get('benchmark')} (split {bench.get('split')})", "",
+           *(f"- {line}" for line in _header(results, manifest)), "",
+           f"Values in %; 95% intervals: {results.interval}, seed {results.seed}. *invalid* = answers no rule of the "
+           "preset could read (counted as not correct)."]  # fmt: skip
+    out += ["", "## headline", "", "| preset | metric | value | 95% CI | n | invalid | reproduces |",
+            "|---|---|---:|---|---:|---:|---|"]  # fmt: skip
+    for p in results.presets:
+        label, m = next(((label, m) for label, m in _rows(p, False) if m.subset == "overall"), ("-", None))
+        cells = [pct(m.value), span(m.ci_low, m.ci_high), str(m.n), str(m.invalid)] if m else ["n/a", "", "0", ""]
+        out.append(f"| `{p.preset}` | {label} | " + " | ".join(cells) + f" | {p.reproduces} |")
+    out += _verdicts(results, manifest, records)
+    rows = [(p.preset, label, m) for p in results.presets for label, m in _rows(p, False)]
+    default = next((p for p in results.presets if p.preset == manifest.default_preset), None)
+    groups = [(None, label, m) for label, m in _rows(default, True) if "=" in m.subset] if default and subgroups else []
+    fb = any(m.fallback for _, _, m in rows + groups)  # the column only where an official nearest-option rule picked
+    out += ["", "## details", "", "Rows with the same value, interval and counts are merged (`accuracy = f1`); a row "
+            "over every sample (`language=en` in a one-language benchmark) is left out: it repeats *overall*."]  # fmt: skip
+    if fb:
+        out.append("*fallback* = answers the preset's official rule picked as the option nearest to the reply (the "
+                   "reply named none); they count as correct or wrong, as in the official script.")  # fmt: skip
+    out += ["", "| preset | subset | metric | value | 95% CI | n | correct | wrong | invalid | " + "fallback | " * fb
+            + "parser |", "|---|---|---|---:|---|---:|---:|---:|---:|" + "---:|" * fb + "---|"]  # fmt: skip
+    out += [_detail_row(*row, fb, results.interval) for row in rows]
+    if groups:
+        out += ["", f"## subgroups (preset `{default.preset}`)", ""]  # type: ignore[union-attr]
+        if len(results.presets) > 1:
+            out += ["Subgroup rows of the other presets: results.json, or `medprobe score RUN --subgroups`.", ""]
+        out += ["| subgroup | metric | value | 95% CI | n | correct | wrong | invalid |" + " fallback |" * fb,
+                "|---|---|---:|---|---:|---:|---:|---:|" + "---:|" * fb]  # fmt: skip
+        out += [_detail_row(*row, fb, results.interval) for row in groups]
+    other = sorted({m.interval for _, _, m in rows + groups if m.interval != results.interval})
+    if other:
+        out += ["", "† another interval method: " + "; ".join(other) + "."]
+    out += probe_markdown(results.probes)
+    out += judge_markdown(results.judge)
+    out += reasoning_markdown(results.reasoning)
+    return "\n".join(out) + "\n"
+
+
+def _detail_row(preset: str | None, label: str, m: Metric, fallback: bool, interval: str) -> str:
+    cells = [f"`{preset}`"] if preset else []
+    ci = span(m.ci_low, m.ci_high) + ("†" if m.interval != interval else "")
+    cells += [m.subset, label, pct(m.value), ci, str(m.n), str(m.correct), str(m.wrong),
+              str(m.invalid)] + [str(m.fallback)] * fallback  # fmt: skip
+    if preset:
+        cells.append(", ".join(m.parsers))
+    return "| " + " | ".join(cells) + " |"
+
+
+def _verdicts(results: Results, manifest: Manifest, records: Sequence[Record]) -> list[str]:
+    """The plain-word verdicts (medprobe.verdicts) of the default preset's figures."""
+    if not results.presets:
+        return []
+    run = figures.RunData(Path("."), manifest, results, list(records))
+    lines = bullets(verdicts.for_run(figures.run_figures(run)))
+    return ["", "## verdicts", "", *lines] if lines else []
+
+
+def print_table(results: Results, manifest: Manifest, preset: str | None = None, subgroups: bool = False) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for line in _header(results, manifest):
+        console.print(line, highlight=False)
+    shown = [results.preset(preset)] if preset else list(results.presets)
+    for p in shown:
+        table = Table(title=f"preset {p.preset} — {p.reproduces}", title_justify="left")
+        rows = _rows(p, subgroups)
+        fb = any(m.fallback for _, m in rows)  # nearest-option picks, shown only where there are some
+        for col, justify in [("subset", "left"), ("metric", "left"), ("value %", "right"), ("95% CI", "right"),
+                             ("n", "right"), ("invalid", "right"), *[("fallback", "right")] * fb, ("parser", "left")]:  # fmt: skip
+            table.add_column(col, justify=justify)
+        for label, m in rows:
+            table.add_row(m.subset, label, pct(m.value), span(m.ci_low, m.ci_high), str(m.n), str(m.invalid),
+                          *[str(m.fallback)] * fb, ", ".join(m.parsers))  # fmt: skip
+        console.print(table)
+    console.print(f"95% intervals: {results.interval}", highlight=False)
+    print_probes(results.probes, console)

@@ -1,0 +1,231 @@
+"""The sample browser's data: every clean sample with its answers under every preset, its probe variants
+beside it, and the same sample across the runs of a section, written as plain JavaScript files.
+
+`data/SECTION-index.js` holds one compact row per sample (id, search text, subgroups, outcome codes per
+run and preset, which probes changed the outcome) so the page filters 10,000 rows at once;
+`data/SECTION-NNNN.js` hold the details of CHUNK samples each and are loaded only when a page shows
+one of them. Script files, not fetch(): a page opened from disk (file://) may load scripts but not
+read files. Text is data here: the page inserts it with textContent, never as HTML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from medprobe import scoring
+from medprobe.figures import RunData, score, variant_tag
+from medprobe.metrics import SUBGROUP_KEYS
+from medprobe.reasoning import split_generation
+from medprobe.types import Outcome, Record, Sample
+from medprobe.views.thumbs import SMALL, Thumbnails
+
+CHUNK = 100
+#: outcome codes: correct, wrong, invalid, error (the request failed), not applicable, not in this run
+CODES = {Outcome.CORRECT: "c", Outcome.WRONG: "w", Outcome.INVALID: "i"}
+ERROR, NOT_APPLICABLE, ABSENT = "e", "-", "x"
+#: a variant's stored reply is cut to this many characters in the page (the parent's is shown whole)
+VARIANT_TEXT = 400
+SEARCH_TEXT = 300
+#: variant facts shown beside a variant (the rest of a variant tag's detail stays in records.sqlite)
+_DETAIL = frozenset({"corruption", "severity", "rotation", "twin_group", "option", "substituted", "mismatch_from",
+                     "mismatch_same_group", "shots", "temperature", "template"})  # fmt: skip
+
+
+@dataclass
+class Section:
+    """The browser data of one benchmark section, ready to be written."""
+
+    key: str
+    runs: list[str]
+    presets: list[str]
+    probe_preset: list[str]
+    probes: list[str]
+    groups: list[str]
+    rows: list[list] = field(default_factory=list)
+    details: list[dict] = field(default_factory=list)
+
+    def meta(self) -> dict:
+        return {"key": self.key, "runs": self.runs, "presets": self.presets, "probe_preset": self.probe_preset,
+                "probes": self.probes, "groups": self.groups, "chunk": CHUNK, "n": len(self.rows)}  # fmt: skip
+
+
+def _outcome(preset: str, record: Record | None) -> tuple[str, object]:
+    """(code, Score or None) of a record under a preset."""
+    if record is None:
+        return ABSENT, None
+    rule = scoring.get(preset)
+    if not rule.applies(record.sample):
+        return NOT_APPLICABLE, None
+    if not record.answered:
+        return ERROR, None
+    s = score(preset, record)
+    return CODES[s.outcome], s
+
+
+def _generation(record: Record, presets: Sequence[str]) -> tuple[dict, str]:
+    """A run's answer to a clean sample (every turn, the chain apart, each preset's parse), and its outcome codes."""
+    gen = record.final
+    codes, parsed = [], {}
+    for p in presets:
+        code, s = _outcome(p, record)
+        codes.append(code)
+        if s is not None:
+            a = s.answer
+            parsed[p] = [code, a.value, a.method or "", a.parser, a.reason or "", round(s.value, 4)]
+    out: dict = {"s": parsed}
+    if gen is not None:
+        part = split_generation(gen)
+        out.update(text=gen.text, chain=part.reasoning, answer=part.answer if part.reasoning else None,
+                   finish=gen.finish_reason, trunc=gen.truncated_from)  # fmt: skip
+        if len(record.generations) > 1:
+            out["turns"] = [g.text for g in record.generations[:-1]]
+    if record.error:
+        out.update(err=record.error, kind=str(record.error_kind))
+    elif not record.generations:
+        out.update(err="no answer stored (the run was stopped or interrupted before this request)", kind="not_sent")
+    return out, "".join(codes)
+
+
+def _images(sample: Sample, run: RunData, thumbs: Thumbnails, side: int | None = None) -> list:
+    out = []
+    for ref in sample.images:
+        digest, why = thumbs.add(ref, run.dir, side) if side else thumbs.add(ref, run.dir)
+        out.append([digest, why, ref.describe()])
+    return out
+
+
+def _variant_sample(v: Sample, parent: Sample, run: RunData, thumbs: Thumbnails) -> dict:
+    tag = variant_tag(v)
+    assert tag is not None
+    _, probe, name, detail = tag
+    out: dict = {"probe": probe, "variant": name,
+                 "detail": {k: x for k, x in detail.items() if k not in ("parent_id", "probe", "variant") and k in _DETAIL}}
+    if v.question != parent.question:
+        out["q"] = v.question
+    if v.options != parent.options:
+        out["opts"] = list(v.options)
+    if v.answer != parent.answer:
+        out["gold"] = v.answer
+    if v.history:
+        out["shots"] = len([m for m in v.history if m.role == "user"])
+    same_images = [r.model_dump() for r in v.images] == [r.model_dump() for r in parent.images]
+    out["img"] = "same" if same_images else _images(v, run, thumbs, SMALL)
+    return out
+
+
+
+def _variant_answer(record: Record, preset: str, parent_code: str) -> tuple[list, bool]:
+    """[outcome code, parsed value, rule, short text, error] of a variant, and whether its outcome differs
+    from its parent's (a failed variant changes nothing: it has no answer)."""
+    code, s = _outcome(preset, record)
+    gen = record.final
+    text = None
+    if gen is not None and gen.text is not None:
+        text = split_generation(gen).answer
+        text = text if len(text) <= VARIANT_TEXT else text[:VARIANT_TEXT] + "…"
+    value = s.answer.value if s is not None else None
+    method = (s.answer.method or s.answer.reason or "") if s is not None else ""
+    changed = code in "cwi" and parent_code in "cwi" and code != parent_code
+    return [code, value, method, text, record.error], changed
+
+
+def build(section_key: str, runs: Sequence[RunData], presets: Sequence[str], thumbs: Thumbnails,
+          names: Sequence[str] | None = None) -> Section:  # fmt: skip
+    """Rows and details of every clean sample of `runs` (one benchmark), thumbnails registered in `thumbs`;
+    `names`: what the page calls each run (default: its model label)."""
+    clean: list[dict[str, Record]] = []
+    variants: list[dict[str, list[Record]]] = []
+    order: dict[str, None] = {}
+    for run in runs:
+        mine, kids = {}, {}
+        for r in run.records:
+            tag = variant_tag(r.sample)
+            if tag is None:
+                mine[r.sample.id] = r
+                order.setdefault(r.sample.id)
+            else:
+                kids.setdefault(tag[0], []).append(r)
+        clean.append(mine)
+        variants.append(kids)
+    probes = list(dict.fromkeys(t[1] for run in runs for r in run.records if (t := variant_tag(r.sample))))
+    probe_preset = [run.manifest.default_preset for run in runs]
+    groups: dict[str, int] = {}
+    sec = Section(key=section_key, runs=list(names or [r.label for r in runs]), presets=list(presets), probe_preset=probe_preset,
+                  probes=probes, groups=[])  # fmt: skip
+    for sid in order:
+        k, record = next((k, c[sid]) for k, c in enumerate(clean) if sid in c)
+        sample = record.sample
+        detail: dict = {"id": sid, "q": sample.question, "type": str(sample.answer_type), "gold": sample.answer,
+                        "opts": list(sample.options), "meta": {k2: v for k2, v in sample.metadata.items() if v not in (None, "")},
+                        "img": _images(sample, runs[k], thumbs)}  # fmt: skip
+        if sample.history:
+            detail["shots"] = len([m for m in sample.history if m.role == "user"])
+        answers, codes, changed = [], [], []
+        variant_rows: dict[str, dict] = {}
+        search = [sid, sample.question, sample.answer, *sample.options]
+        for j, run in enumerate(runs):
+            rec = clean[j].get(sid)
+            if rec is None:
+                answers.append(None)
+                codes.append(ABSENT * len(presets))
+                changed.append(0)
+                continue
+            answer, code = _generation(rec, presets)
+            answers.append(answer)
+            codes.append(code)
+            search.append((answer.get("text") or "")[:SEARCH_TEXT])
+            parent_code, _ = _outcome(probe_preset[j], rec)
+            mask = 0
+            for v in variants[j].get(sid, ()):
+                entry = variant_rows.get(v.sample.id)
+                if entry is None:
+                    entry = variant_rows[v.sample.id] = _variant_sample(v.sample, sample, run, thumbs)
+                    entry["runs"] = [None] * len(runs)
+                entry["runs"][j], flipped = _variant_answer(v, probe_preset[j], parent_code)
+                if flipped:
+                    mask |= 1 << probes.index(entry["probe"])
+            changed.append(mask)
+        detail["runs"] = answers
+        detail["vars"] = list(variant_rows.values())
+        labels = [f"answer_type={sample.answer_type}"] + [f"{key}={sample.metadata[key]}" for key in SUBGROUP_KEYS
+                                                          if sample.metadata.get(key) not in (None, "")]  # fmt: skip
+        gids = [groups.setdefault(g, len(groups)) for g in labels]
+        sec.rows.append([sid, " ".join(search).lower(), gids, codes, changed])
+        sec.details.append(detail)
+    sec.groups = list(groups)
+    return sec
+
+
+def resolve_thumbnails(sec: Section, thumbs: Thumbnails) -> None:
+    """Replace each image digest by its thumbnail's file name (or its reason) once thumbnails are written."""
+
+    def fix(images) -> list | str:
+        if images == "same":
+            return images
+        out = []
+        for digest, why, name in images:
+            path = thumbs.name(digest) if digest else None
+            out.append([path, why or (thumbs.reason(digest) if digest else None), name])
+        return out
+
+    for d in sec.details:
+        d["img"] = fix(d["img"])
+        for v in d["vars"]:
+            v["img"] = fix(v["img"])
+
+
+def write(sec: Section, folder: Path) -> list[str]:
+    """data/KEY-index.js and data/KEY-NNNN.js; returns the index file's path relative to the report."""
+    folder.mkdir(parents=True, exist_ok=True)
+    index = {**sec.meta(), "rows": sec.rows}
+    name = f"{sec.key}-index.js"
+    (folder / name).write_bytes(b"medprobe.index(" + orjson.dumps(index) + b");\n")
+    for c in range(0, len(sec.details), CHUNK):
+        body = orjson.dumps(sec.details[c: c + CHUNK])
+        (folder / f"{sec.key}-{c // CHUNK:04d}.js").write_bytes(
+            b"medprobe.chunk(" + orjson.dumps(sec.key) + b"," + str(c // CHUNK).encode() + b"," + body + b");\n")
+    return [f"{folder.name}/{name}"]

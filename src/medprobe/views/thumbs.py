@@ -1,0 +1,148 @@
+"""Thumbnails for the report's sample browser: the image as the model saw it, about 256 px, one file per
+image content hash (a benchmark asks many questions about one image; probe variants share images).
+
+DICOM and NIfTI sources are shown after windowing, exactly as sent (medprobe.imaging renders them). An
+image behind an http(s) URL is never fetched: the report makes no network request, so it says so
+instead. Files are named by content hash and side, so writing a report again into the same folder
+reuses the thumbnails already there; missing ones are made in parallel processes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+from medprobe import imaging
+from medprobe.types import ImageRef
+
+SIDE = 256
+SMALL = 160  # probe variants are shown smaller beside their parent
+QUALITY = 72
+FOLDER = "thumbs"
+_CONTENT_ADDRESSED = re.compile(r"^[0-9a-f]{64}$")
+_JPEG = (".jpg", ".jpeg")
+#: below this many new thumbnails, one process is faster than starting a pool
+PARALLEL_FROM = 48
+
+
+class Thumbnails:
+    """Collects the images a report shows (`add`), then writes each distinct one once (`write`)."""
+
+    def __init__(self, out: Path, allow_outside_root: bool = False):
+        self.out = out
+        self.allow = allow_outside_root
+        self._wanted: dict[str, tuple[ImageRef, int]] = {}  # digest -> (ref, side)
+        self._digests: dict[tuple, tuple[str | None, str | None]] = {}
+        self.failed: dict[str, str] = {}
+        self.made = 0
+        self.reused = 0
+
+    def add(self, ref: ImageRef, run_dir: Path, side: int = SIDE) -> tuple[str | None, str | None]:
+        """(the thumbnail's digest, None) or (None, why it cannot be shown). Call `name(digest)` after `write`."""
+        ref = _located(ref, run_dir)
+        key = (ref.path, ref.root, ref.url, None if ref.data is None else hash(ref.data), ref.view)
+        if key not in self._digests:
+            self._digests[key] = self._digest(ref)
+        digest, why = self._digests[key]
+        if digest is not None:
+            known = self._wanted.get(digest)
+            if known is None or known[1] < side:
+                self._wanted[digest] = (ref, side)
+        return digest, why
+
+    def _digest(self, ref: ImageRef) -> tuple[str | None, str | None]:
+        if ref.url is not None and not ref.url.startswith("data:"):
+            return None, "image at a URL, not fetched: the report makes no network request"
+        if ref.path is not None and ref.view is None and _CONTENT_ADDRESSED.match(Path(ref.path).stem):
+            return Path(ref.path).stem, None  # probe images are named by their sha256 already
+        try:
+            return imaging.sha256(ref, self.allow), None
+        except imaging.ImageError as exc:
+            return None, str(exc)
+
+    def name(self, digest: str) -> str | None:
+        """The thumbnail's path relative to the report folder (None when it could not be made)."""
+        if digest in self.failed or digest not in self._wanted:
+            return None
+        return f"{FOLDER}/{digest[:24]}-{self._wanted[digest][1]}.jpg"
+
+    def reason(self, digest: str) -> str | None:
+        return self.failed.get(digest)
+
+    def write(self, workers: int | None = None) -> None:
+        folder = self.out / FOLDER
+        folder.mkdir(parents=True, exist_ok=True)
+        todo = []
+        for digest, (ref, side) in self._wanted.items():
+            dest = self.out / str(self.name(digest))
+            if dest.is_file():
+                self.reused += 1
+            else:
+                todo.append((digest, ref.model_dump_json(), str(dest), side, self.allow))
+        workers = workers or min(8, os.cpu_count() or 1)
+        if len(todo) >= PARALLEL_FROM and workers > 1:
+            # fork: workers inherit the loaded modules instead of importing them again
+            context = get_context("fork") if "fork" in _start_methods() else None
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                results = list(pool.map(_make, todo, chunksize=max(1, len(todo) // (workers * 8))))
+        else:
+            results = [_make(job) for job in todo]
+        for digest, error in results:
+            if error is None:
+                self.made += 1
+            else:
+                self.failed[digest] = error
+
+
+def _start_methods() -> list[str]:
+    from multiprocessing import get_all_start_methods
+
+    return get_all_start_methods()
+
+
+def _located(ref: ImageRef, run_dir: Path) -> ImageRef:
+    """Probe images live in the run folder's probe_images/, referenced by an absolute root: when the run
+    folder was moved or copied since, look for them where they are now."""
+    if ref.path is None or ref.root is None or (Path(ref.root) / ref.path).exists():
+        return ref
+    moved = run_dir / "probe_images"
+    if (moved / ref.path).is_file():
+        return ref.model_copy(update={"root": str(moved.resolve())})
+    return ref
+
+
+def _make(job: tuple[str, str, str, int, bool]) -> tuple[str, str | None]:
+    """(digest, error or None): decode, downscale, grey when grey, JPEG; the file appears atomically."""
+    digest, ref_json, dest, side, allow = job
+    from PIL import Image
+
+    ref = ImageRef.model_validate_json(ref_json)
+    try:
+        if ref.view is None and ref.data is None and ref.url is None and str(ref.path).lower().endswith(_JPEG):
+            # JPEG: decode at a reduced scale directly (several times faster than decoding every pixel)
+            img = Image.open(imaging.resolve_path(ref, allow))
+            img.draft("RGB", (2 * side, 2 * side))
+            img = img.convert("RGB") if img.mode not in ("RGB", "L") else img
+        else:
+            img = imaging.open_image(ref, allow_outside_root=allow)
+        img.thumbnail((side, side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        if img.mode == "RGB" and _grey(img):
+            img = img.convert("L")
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=QUALITY)
+    except (imaging.ImageError, OSError, ValueError) as exc:
+        return digest, f"image cannot be shown: {exc}"
+    tmp = dest + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(buf.getvalue())
+    os.replace(tmp, dest)
+    return digest, None
+
+
+def _grey(img) -> bool:
+    r, g, b = img.split()
+    return r.tobytes() == g.tobytes() == b.tobytes()
