@@ -64,7 +64,8 @@ def write_benchmark(folder: Path, samples: int, images: int) -> Path:
     path = folder / "bench.jsonl"
     with path.open("w") as f:
         for i in range(samples):
-            row = {"id": f"q{i:05d}", "image": names[i % images], "modality": MODALITIES[i % 4], "organ": ORGANS[i % 5],
+            # questions about one image are neighbours, as in VQA-RAD, SLAKE and PathVQA files
+            row = {"id": f"q{i:05d}", "image": names[i * images // samples], "modality": MODALITIES[i % 4], "organ": ORGANS[i % 5],
                    "question_type": ("PRES", "POS", "SIZE", "PLANE")[i % 4]}  # fmt: skip
             if i % 10 < 6:
                 row.update(question=f"Is there an abnormality in region {i}?", answer="yes" if i % 2 else "no",

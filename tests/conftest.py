@@ -8,6 +8,8 @@ code under test swallows that error.
 
 from __future__ import annotations
 
+import os
+
 import ipaddress
 import socket
 import sys
@@ -108,6 +110,10 @@ GUARD = NetworkGuard()
 
 def pytest_configure(config: pytest.Config) -> None:
     GUARD.install()  # before collection, so test-module imports are guarded too
+    # datasets and huggingface_hub read these once, at import: set them before any test module imports
+    # them, so a loader that falls back to the hub fails at once instead of trying the network
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

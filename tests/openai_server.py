@@ -14,6 +14,7 @@ with content null and finish_reason "length"), message fields set verbatim (`ref
 Faults are `Fault` rules checked in order; the first whose index/match/times/rate all fit fires.
 GET /v1/models (what a preflight asks) checks `api_key` and lists `models`; with `models` None it
 answers 404, like a server with no models endpoint (it takes any name), and `models_status` forces a status.
+`max_in_flight=N` plays a server at capacity: past N requests being answered, it answers 429 with Retry-After.
 Handler work is kept tiny (one orjson parse, base64 + sha256 per image, a PIL header read) so one
 process serves well over 400 req/s of ~70 KB bodies on 2 cores.
 """
@@ -112,6 +113,7 @@ class Received:
     image_error: str | None = None
     body: dict = field(default_factory=dict)
     fault: str | None = None
+    at: float = 0.0  # arrival time on the server's event-loop clock (seconds)
 
     @property
     def image_count(self) -> int:
@@ -127,8 +129,9 @@ class OpenAIServer:
     def __init__(self, script: Script = None, *, default: str = "yes", latency: float = 0.0, faults=(),
                  models: tuple[str, ...] | None = None, api_key: str | None = None, seed: int = 0,
                  host: str = "127.0.0.1", port: int = 0, inspect_images: bool = True,
-                 models_status: int | None = None):
+                 models_status: int | None = None, max_in_flight: int | None = None, busy_retry_after: float = 1.0):
         self.host, self.port = host, port
+        self.in_flight = 0
         #: decode and hash every image (tests); benchmarks turn it off so the server's own CPU
         #: time does not count against the client being measured
         self.inspect_images = inspect_images
@@ -136,6 +139,9 @@ class OpenAIServer:
         self.reset(script, default=default, latency=latency, faults=faults)
         #: answer GET /models with this status instead (404/405: a server with no models endpoint)
         self.models_status = models_status
+        #: a server at capacity: a request arriving while this many are being answered gets a 429 with
+        #: Retry-After `busy_retry_after` seconds (recorded with fault "busy"); None = no limit
+        self.max_in_flight, self.busy_retry_after = max_in_flight, busy_retry_after
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -145,6 +151,8 @@ class OpenAIServer:
         #: GET /models requests seen (their Authorization headers)
         self.model_queries: list[str | None] = []
         self.models_status: int | None = None
+        self.max_in_flight: int | None = None
+        self.busy_retry_after, self.peak_in_flight = 1.0, 0
         self.script, self.default, self.latency = script, default, latency
         self.set_faults(*faults)
         self._rng = random.Random(self.seed)
@@ -174,6 +182,7 @@ class OpenAIServer:
             "auth": sorted({r.auth or "" for r in reqs}),
             "images": sum(r.image_count for r in reqs),
             "image_errors": sum(1 for r in reqs if r.image_error),
+            "peak_in_flight": self.peak_in_flight,
         }
 
     # -- HTTP --
@@ -209,9 +218,21 @@ class OpenAIServer:
         if not isinstance(body, dict):
             return _error(400, "request body is not a JSON object")
         index = len(self.requests)  # no await until the append below: indexes are unique
-        rec = Received(index, "", request.headers.get("Authorization"), body.get("model"), body=body)
+        rec = Received(index, "", request.headers.get("Authorization"), body.get("model"), body=body, at=arrived)
         _inspect(rec, self.inspect_images)
         self.requests.append(rec)
+        if self.max_in_flight is not None and self.in_flight >= self.max_in_flight:
+            rec.fault = "busy"  # answered at once, like a gateway shedding load
+            return _error(429, "Too many requests in flight, retry later",
+                          {"Retry-After": f"{self.busy_retry_after:g}"})
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            return await self._answer_chat(request, rec, index, arrived)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer_chat(self, request: web.Request, rec: Received, index: int, arrived: float) -> web.StreamResponse:
         fault = self._pick_fault(index, rec.question)
         if self.latency:  # the reply leaves `latency` seconds after the request arrived, work included
             await asyncio.sleep(max(0.0, self.latency - (asyncio.get_running_loop().time() - arrived)))

@@ -15,7 +15,13 @@ from medprobe import pipeline
 from medprobe.backends import BackendConfig
 from medprobe.backends.scripted import register_function
 from medprobe.pipeline import RunSpec
-from medprobe.types import ErrorKind, Generation, GenerationConfig, Request, TokenLogprob
+from medprobe.types import (
+    ErrorKind,
+    Generation,
+    GenerationConfig,
+    Request,
+    TokenLogprob,
+)
 
 PROBES = ("blind:none,blank", "corrupt:gaussian_blur,jpeg@1,5", "negate")
 HTML_REPLY = "<b>No</b><script>window.__injected = 1</script><img src=x onerror=window.__injected=2>"
@@ -120,14 +126,23 @@ def run_pipeline(spec: RunSpec, out: Path):
         return pool.submit(pipeline.run, spec, out).result()
 
 
+#: presets the report runs are scored under (all of them would only slow the tests down)
+PRESETS = ["strict", "llava-med", "multimedeval"]
+
+
 def make_runs(folder: Path, models: int = 2) -> list[Path]:
     """Run `models` scripted models on the same benchmark, with probes and logprobs; returns the run folders."""
+    import pytest
+
     bench = write_bench(folder / "bench")
     out = []
-    for k in range(1, models + 1):
-        register_function(f"report-model-{k}", model(k))
-        spec = RunSpec(benchmark=str(bench), backend=BackendConfig(provider="scripted", model=f"fn:report-model-{k}"),
-                       generation=GenerationConfig(logprobs=True, top_logprobs=2), probes=PROBES, max_errors="100%")  # fmt: skip
-        run_pipeline(spec, folder / f"run{k}")
-        out.append(folder / f"run{k}")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "default_presets", lambda: list(PRESETS))
+        for k in range(1, models + 1):
+            register_function(f"report-model-{k}", model(k))
+            spec = RunSpec(benchmark=str(bench), backend=BackendConfig(provider="scripted", model=f"fn:report-model-{k}"),
+                           generation=GenerationConfig(logprobs=True, top_logprobs=2), probes=PROBES,
+                           max_errors="100%")  # fmt: skip
+            run_pipeline(spec, folder / f"run{k}")
+            out.append(folder / f"run{k}")
     return out

@@ -266,9 +266,9 @@ def test_medxpertqa_fixture(tmp_path):
 
 def test_registry():
     reliability = {"mediconfusion": "mediconfusion", "probmed": "probmed", "smmile": "smmile-em",
-                   "smmile-plus": "smmile-em"}  # benchmarks with their own official preset
+                   "smmile-plus": "smmile-em", "mmmu-med": "mmmu"}  # benchmarks with their own official preset
     assert names() == sorted(["medxpertqa-mm", "pathvqa", "pmc-vqa", "slake-en", "slake-zh", "vqa-rad", "vqa-rad-demo",
-                              *reliability])
+                              "omnimedvqa", "gmai-mmbench", "medframeqa", *reliability])
     for name in names():
         spec = get(name)
         assert spec.name == name and spec.default_preset == reliability.get(name, "strict")
@@ -287,3 +287,11 @@ def test_bare_registered_name_beats_a_same_named_folder(tmp_path, monkeypatch):
     assert load("vqa-rad-demo").provenance.source == "medprobe:demo"
     with pytest.raises(LoadError, match="no questions file"):
         load("./vqa-rad-demo")  # written as a path: the folder, as a custom benchmark
+
+
+def test_slake_hub_copy_with_validation_json_loads(tmp_path):
+    # the hub copy renamed the release's validate.json to validation.json
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "validation.json").write_bytes((DATA / "slake" / "validate.json").read_bytes())
+    val = load("slake-en", LoadOptions(data=str(tmp_path), split="validation"))
+    assert len(val.samples) == 1053

@@ -31,7 +31,7 @@ def test_two_processes_on_one_run_folder(tmp_path):
     n = 24
     cases = make_cases(tmp_path, n)
     out = tmp_path / "run"
-    with serve_subprocess(latency=0.3) as base_url:
+    with serve_subprocess(latency=1.0) as base_url:  # slow enough that a loaded machine still overlaps them
         cmd = [*CLI, "run", str(cases), "--model", "openai/tiny", "--base-url", base_url, "--concurrency", "2",
                "--out", str(out)]  # fmt: skip
         first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

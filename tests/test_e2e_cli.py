@@ -155,6 +155,11 @@ def test_kill_9_loses_nothing(tmp_path):
         sent_before = stats(base_url)["requests"]
         stored = sum(1 for g in records(out).values() if g and g["text"])
         assert 20 <= sent_before < n and sent_before - 4 <= stored <= sent_before  # only in-flight ones lost
+        assert json.loads((out / "manifest.json").read_text())["status"] == "running"  # nobody could write more
+        from medprobe.store import read_manifest
+
+        killed = read_manifest(out)  # ... but a reader sees that the writer is gone, and says so
+        assert killed.status == "interrupted" and "ended without finishing" in killed.stop_reason
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         resent = stats(base_url)["requests"] - sent_before
     assert resent == n - stored

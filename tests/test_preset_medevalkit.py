@@ -141,3 +141,44 @@ def test_parse_response_applies_every_marker_in_order():
 def test_generation_error_is_invalid():
     score = MedEvalKit().score(sample("yes", CLOSED), None)
     assert (score.outcome, score.value, score.answer.reason) == (Outcome.INVALID, 0.0, "error")
+
+
+MXQ_OPTIONS = ("Pneumonia", "Pleural effusion", "Rib fracture", "Normal study", "Aortic dissection")
+
+
+@pytest.mark.parametrize(
+    ("text", "picked", "method", "correct"),
+    [
+        ("B", "B", "exact", True),
+        ("b. Pleural effusion", "B", "exact", True),
+        # choices are "A. text": an option's bare text never equals one, so only the similarity finds it
+        ("Pleural effusion", "B", NEAREST_OPTION, True),
+        ("<answer>Pleural effusion</answer>", "B", NEAREST_OPTION, True),
+        # extract(response, "answer") runs first, before the "boxed" test of parse_response
+        ("<answer>C</answer>\n\nExplanation: the boxed answer", "C", "letter", False),
+        ("<answer>b</answer>\n\nboxed", "B", "exact", True),
+        ("Normal", "D", NEAREST_OPTION, False),
+    ],
+)
+def test_medxpertqa_rule(text, picked, method, correct):
+    """utils/MedXpertQA/MedXpertQA.py: judge_multi_choice(["A. text", ...], label, extract(response, "answer"))."""
+    score = MedEvalKit().score(sample("B", MC, "medxpertqa-mm", MXQ_OPTIONS), text)
+    assert (score.answer.value, score.answer.method, score.value) == (picked, method, float(correct))
+    assert score.answer.fallback is (method == NEAREST_OPTION)
+
+
+def test_medxpertqa_rule_differs_from_the_generic_multiple_choice_rule():
+    # the generic rule (PMC-VQA, OmniMedVQA, ...) reads "boxed" first and finds no box: a nearest-option pick
+    generic = MedEvalKit().score(sample("B", MC, "pmc-vqa", MXQ_OPTIONS), "<answer>b</answer>\n\nboxed")
+    assert (generic.value, generic.answer.fallback) == (0.0, True)
+    plain = MedEvalKit().score(sample("B", MC, "pmc-vqa", MXQ_OPTIONS), "Pleural effusion")
+    assert (plain.answer.method, plain.answer.fallback) == ("option_text", False)
+
+
+@pytest.mark.parametrize("text", ["", " ", ".", "...", "Answer:", "\\boxed{}"])
+@pytest.mark.parametrize("benchmark", ["vqa-rad", "slake-en"])
+def test_empty_open_answer_is_wrong_where_the_official_judge_crashes(text, benchmark):
+    """MedEvalKit's judge_open_end_vqa raises on these (rouge: "Hypothesis is empty.", or calculate_f1's bare
+    0 unpacked into three names), so the official run stops; medprobe scores the answer 0, as exact match."""
+    score = MedEvalKit().score(sample("liver", OPEN, benchmark), text)
+    assert (score.outcome, score.value, score.answer.method) == (Outcome.WRONG, 0.0, "open_exact")

@@ -93,7 +93,8 @@ def test_multiple_choice_without_option_texts_accepts_any_letter():
 def test_registry_names_and_lookup():
     assert scoring.names()[0] == "strict"
     assert set(scoring.names()) == {"strict", "llava-med", "multimedeval", "lmms-eval", "medevalkit", "mediconfusion",
-                                    "probmed", "probmed-strict", "smmile-em", "smmile-mcqa"}
+                                    "probmed", "probmed-strict", "smmile-em", "smmile-mcqa", "smmile-mcqa-open",
+                                    "vlmevalkit-mcq", "mmmu"}
     for name in scoring.names():
         preset = scoring.get(name)
         assert preset.name == name

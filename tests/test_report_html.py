@@ -21,13 +21,23 @@ from typer.testing import CliRunner
 from medprobe import scoring, verdicts
 from medprobe.backends import BackendConfig
 from medprobe.cli import app
-from medprobe.figures import (Corruption, CorruptionCurve, Gap, Reliability, ReliabilityBin, RunFigures, SeverityPoint,
-                              load_run, run_figures, variant_tag)
+from medprobe.figures import (
+    Corruption,
+    CorruptionCurve,
+    Gap,
+    Reliability,
+    ReliabilityBin,
+    RunFigures,
+    SeverityPoint,
+    load_run,
+    run_figures,
+    variant_tag,
+)
 from medprobe.manifest import Coverage
 from medprobe.pipeline import RunSpec
 from medprobe.store import RESULTS
 from medprobe.types import Outcome
-from medprobe.views.html import write_report
+from medprobe.views.html import short_names, write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 try:
@@ -122,7 +132,7 @@ def _outcomes(run: Path, preset: str) -> dict[str, str]:
     data = load_run(run)
     out = {}
     for r in data.records:
-        if variant_tag(r.sample) is None:
+        if variant_tag(r.sample) is None and scoring.get(preset).applies(r.sample):
             out[r.sample.id] = "e" if not r.answered else {Outcome.CORRECT: "c", Outcome.WRONG: "w", Outcome.INVALID: "i"}[
                 scoring.get(preset).score_generation(r.sample, r.final).outcome]
     return out
@@ -156,7 +166,7 @@ def test_every_image_loads(page):
 @needs_browser
 def test_headline_numbers_are_results_json(page, runs):
     rows = page.page.eval_on_selector_all(
-        "tr.headline-row", "rows => rows.map(r => [r.querySelector('td.big').dataset.value, r.querySelector('td.big')"
+        "tr.headline-row", "rows => rows.map(r => [r.querySelector('td.big').dataset.value, r.querySelector('td.big .value')"
         ".textContent, r.querySelector('td.ci').dataset.low, r.querySelector('td.ci').dataset.high, "
         "r.querySelector('td.n').textContent])")  # fmt: skip
     assert len(rows) == 2
@@ -203,13 +213,17 @@ def test_filters_and_search_change_the_rows(page, runs):
 
 
 @needs_browser
-def test_preset_choice_changes_outcomes_shown(page):
-    page.search("o2")  # open question: "a mass" vs gold "mass": strict exact match fails, llava-med recall passes
-    strict = page.page.inner_text("article.sample .answer .verdict-line")
+def test_preset_choice_changes_the_outcome_shown(page, runs):
+    strict, llava = _outcomes(runs[0], "strict"), _outcomes(runs[0], "llava-med")
+    sid = next(i for i in strict if i in llava and strict[i] != llava[i] and "e" not in (strict[i], llava[i]))
+    names = {"c": "correct", "w": "wrong", "i": "invalid"}
+    page.search(sid)
+    badge = f'article.sample[data-id="{sid}"] .answer .verdict-line .badge'
+    assert page.page.locator(badge).first.inner_text() == names[strict[sid]]
     presets = page.page.eval_on_selector_all('select[name="preset"] option', "os => os.map(o => [o.value, o.textContent])")
     page.select("preset", next(v for v, label in presets if label == "llava-med"))
-    llava = page.page.inner_text("article.sample .answer .verdict-line")
-    assert "preset strict" in strict and "preset llava-med" in llava
+    assert page.page.locator(badge).first.inner_text() == names[llava[sid]]
+    assert "preset llava-med" in page.page.locator(f'article.sample[data-id="{sid}"] .answer').first.inner_text()
 
 
 @needs_browser
@@ -282,7 +296,7 @@ def test_report_writes_plots_thumbnails_and_data(report, runs):
         for ext in ("svg", "png"):
             path = report / "plots" / f"s0-{name}.{ext}"
             assert path.is_file() and path.stat().st_size > 1000, path
-    external = re.compile(r"""(?:href|src)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?(?:https?:)?//""", re.I)
+    external = re.compile(r"""(?:href|src)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?(?:https?:)?//""", re.IGNORECASE)
     for path in [report / "index.html", *(report / "plots").glob("*.svg"), *(report / "assets").iterdir()]:
         assert not external.search(path.read_text()), path  # nothing that a browser would fetch
     # one thumbnail per distinct image: 4 JPEGs + the DICOM, their corruptions, the blank images
@@ -319,9 +333,14 @@ def test_runs_of_two_benchmarks_get_two_sections(runs, tmp_path):
     assert not (tmp_path / "r" / "plots" / "s0-paired.svg").exists()  # one run per benchmark: nothing to pair
 
 
-def test_report_refuses_a_run_folder_as_out(runs):
+def test_report_refuses_a_run_folder_or_a_folder_of_other_files_as_out(runs, tmp_path):
     result = CliRunner().invoke(app, ["report", str(runs[0]), "--out", str(runs[1])])
     assert result.exit_code == 2 and "is a run folder" in result.output
+    (tmp_path / "project" / "data").mkdir(parents=True)
+    (tmp_path / "project" / "data" / "cases.csv").write_text("id\n")
+    result = CliRunner().invoke(app, ["report", str(runs[0]), "--out", str(tmp_path / "project")])
+    assert result.exit_code == 2 and "not empty" in result.output
+    assert (tmp_path / "project" / "data" / "cases.csv").is_file()  # nothing of theirs was removed
 
 
 def test_import_medprobe_stays_light():
@@ -342,9 +361,9 @@ def test_reliability_bins_add_up_to_the_ece_of_results_json(runs):
 
 
 def _figures(**update) -> RunFigures:
-    base = dict(label="openai/m", run_dir="runs/m", benchmark="vqa-rad", split="test", status="complete", preset="strict",
-                coverage=Coverage(samples=100, answered=100), headline=None, reliability=None, corruption=None, gaps=(),
-                subgroups=())  # fmt: skip
+    base = {"label": "openai/m", "run_dir": "runs/m", "benchmark": "vqa-rad", "split": "test", "status": "complete",
+            "preset": "strict", "coverage": Coverage(samples=100, answered=100), "headline": None, "reliability": None,
+            "corruption": None, "gaps": (), "subgroups": ()}
     return RunFigures(**{**base, **update})
 
 
@@ -409,3 +428,11 @@ def test_every_verdict_rule_is_documented():
     assert missing == []
     for name in ("LARGE_GAP", "FRAGILE_DROP", "MISCALIBRATED_ECE", "WELL_CALIBRATED_ECE", "HIGH_INVALID", "ALPHA"):
         assert name in docs, name
+
+
+def test_column_names_drop_what_every_model_label_shares():
+    figs = [_figures(label="openai/google/medgemma-4b-it"), _figures(label="openai/lingshu/Lingshu-7B")]
+    assert short_names(figs) == ["google/medgemma-4b-it", "lingshu/Lingshu-7B"]
+    twice = [_figures(label="openai/m", run_dir="runs/prompt-a"), _figures(label="openai/m", run_dir="runs/prompt-b")]
+    assert short_names(twice) == ["m (prompt-a)", "m (prompt-b)"]
+    assert short_names([_figures(label="openai/m")]) == ["openai/m"]

@@ -1,10 +1,11 @@
 """SMMILE: presets on golden cases, the problem loader (ICL turns, 0-shot, MCQA options), and the
 published per-sample result CSVs re-scored to the paper's numbers.
 
-tests/fixtures/smmile/ holds two unchanged result files of eth-medical-ai-lab/smmile (results/,
+tests/fixtures/smmile/ holds three unchanged result files of eth-medical-ai-lab/smmile (results/,
 CC BY 4.0). The official numbers were computed by running the official code on them
 (evaluate_EM.py calculate_exact_match: 9.01 = 10/111; MCQA is_correct mean: 58.56 = 65/111), and
-agree with results/model_comparison.txt (gpt-4o ICL 9.01).
+agree with results/model_comparison.txt (gpt-4o ICL 9.01). result_llava_7b_ICL_mcqa.csv (is_correct:
+25/111) is an open-model file: its full_response is the decoded chat transcript, prompt included.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from medprobe.types import AnswerType, Sample
 FIXTURES = Path(__file__).parent / "fixtures" / "smmile"
 OPEN_CSV = FIXTURES / "result_gpt-4o_ICL_open.csv"
 MCQA_CSV = FIXTURES / "result_gpt-4o_ICL_mcqa.csv"
+LLAVA_CSV = FIXTURES / "result_llava_7b_ICL_mcqa.csv"
 
 
 @pytest.mark.parametrize("text, gold, right", [
@@ -113,3 +115,50 @@ def test_published_mcqa_csv_rescores_to_the_paper_number(tmp_path, field):
     assert (acc.correct, acc.n) == (65, 111)
     assert round(100 * acc.value, 2) == 58.56
     assert acc.invalid == 3  # three failed API calls recorded in the file (scored wrong by the official code)
+
+
+OPEN_OPTIONS = ("Psoriasis", "Gout")
+
+
+@pytest.mark.parametrize("text, api, open_model", [
+    # option text is matched only after an "assistant" marker in the open-model scripts
+    ("Psoriasis", ("A", "option_text"), (None, None)),
+    ("it looks like gout", ("B", "option_text"), (None, None)),
+    ("Assistant: Psoriasis", ("A", "option_text"), ("A", "option_text")),
+    # the reply is cut to the last assistant turn ...
+    ("ASSISTANT: <answer>B</answer>\nUSER: and this one?\nASSISTANT: <answer>A</answer>",
+     ("B", "answer_tag"), ("A", "answer_tag")),
+    # ... and before the first user marker, markers tried in list order ("USER:" before "user:"), not by position
+    ("Assistant: gout\nUser: or is it psoriasis", ("A", "option_text"), ("B", "option_text")),
+    ("assistant: it is gout user: no, psoriasis USER: ok", ("A", "option_text"), ("A", "option_text")),
+    ("Assistant: \nUser: gout", ("B", "option_text"), (None, None)),  # an empty assistant turn: no option text
+    ("The answer is B.", ("B", "pattern"), ("B", "pattern")),  # letter rules are the same
+])
+def test_open_model_extraction_quirks(text, api, open_model):
+    """inference_qwen.py / _llava_mcqa / _llavamed_mcqa / _llama33textonly_mcqa `extract_mcqa_answer` vs
+    inference_openai.py's; expected values from running both official functions on these replies."""
+    assert extract_letter(text, OPEN_OPTIONS) == api
+    assert extract_letter(text, OPEN_OPTIONS, open_model=True) == open_model
+
+
+def test_open_model_preset_is_its_own_named_preset():
+    sample = Sample(id="p", benchmark="smmile", question="q", options=OPEN_OPTIONS, answer="A",
+                    answer_type=AnswerType.MULTIPLE_CHOICE)
+    api, open_model = scoring.get("smmile-mcqa"), scoring.get("smmile-mcqa-open")
+    assert api.score(sample, "Psoriasis").outcome == "correct"
+    failed = open_model.score(sample, "Psoriasis")
+    assert (failed.outcome, failed.answer.reason, failed.preset, failed.parser) == (
+        "invalid", "extraction_failed", "smmile-mcqa-open", "smmile_extract_open")
+    assert open_model.score(sample, "Assistant: Psoriasis\nUser: thanks").outcome == "correct"
+    assert open_model.benchmarks == api.benchmarks  # only SMMILE runs get its section
+
+
+def test_open_model_transcript_rescores_with_the_open_model_preset(tmp_path):
+    """inference_llava_mcqa.py stores the decoded prompt + reply ("USER: ... inside <answer>...</answer> tags.
+    ... ASSISTANT: B"). The open-model rule reads the last assistant turn; the API rule reads the prompt's
+    "<answer>...</answer>" and finds no letter. One correct answer is option text ("No fracture"), matched
+    by the official script from the option texts, which the CSV does not hold: 24 of the official 25."""
+    spec = ImportSpec(file=str(LLAVA_CSV), benchmark="smmile", id_field="problem_id", prediction_field="full_response")
+    results = import_predictions(spec, tmp_path / "llava")
+    assert results.preset("smmile-mcqa-open").get("overall").correct == 24
+    assert results.preset("smmile-mcqa").get("overall").correct == 0

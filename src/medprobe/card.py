@@ -226,8 +226,11 @@ def card_for(results: Results, manifest: Manifest, run_dir: Path, preset: str | 
     figures: list[Figure] = []
     try:
         overall = head.get("overall")
-        figures += [_metric_figure(overall, "accuracy", f"headline {overall.metric}"),
-                    _invalid_figure(overall, results.seed)]  # fmt: skip
+        headline = _metric_figure(overall, "accuracy", f"headline {overall.metric}")
+        if results.coverage is not None and (part := results.coverage.partial_note()):
+            # a headline on part of the benchmark says so next to the number
+            headline = headline.model_copy(update={"protocol": f"{headline.protocol} · {part.upper()[0]}{part[1:]}"})
+        figures += [headline, _invalid_figure(overall, results.seed)]
     except KeyError:
         figures += [Figure(key=k, label=k, status="not_available", protocol=f"preset {head.preset}",
                            note=f"not available: preset {head.preset} scored no items of this benchmark")

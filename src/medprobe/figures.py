@@ -194,6 +194,7 @@ class RunFigures(Frozen):
     corruption: Corruption | None
     gaps: tuple[Gap, ...]
     subgroups: tuple[Subgroup, ...]
+    closed: Subgroup | None = Field(None, description="accuracy on closed (yes/no) questions, when the preset scores them")
     probes: tuple[ProbeResult, ...] = Field((), description="the probes' own results (verdicts read their headlines)")
 
 
@@ -237,7 +238,7 @@ def run_figures(run: RunData, preset: str | None = None) -> RunFigures:
         stop_reason=run.manifest.stop_reason, preset=name, coverage=coverage_of(run), headline=_headline(run, name),
         reliability=reliability, reliability_note=note, corruption=corruption_figure(run.results.probes),
         gaps=tuple(gap_figures(run.results.probes)), subgroups=tuple(subgroup_figures(run, name)),
-        probes=run.results.probes,
+        closed=_closed(run, name), probes=run.results.probes,
     )  # fmt: skip
 
 
@@ -248,6 +249,15 @@ def _headline(run: RunData, preset: str) -> Headline | None:
         return None
     return Headline(preset=preset, metric=m.metric, value=m.value, ci_low=m.ci_low, ci_high=m.ci_high, n=m.n,
                     invalid=m.invalid, parsers=m.parsers, interval=run.results.interval)  # fmt: skip
+
+
+def _closed(run: RunData, preset: str) -> Subgroup | None:
+    try:
+        m = run.results.preset(preset).get("closed", "accuracy")
+    except KeyError:
+        return None
+    return Subgroup(key="answer_type", group="closed", metric=m.metric, value=m.value, ci_low=m.ci_low, ci_high=m.ci_high,
+                    n=m.n)  # fmt: skip
 
 
 def confidences(run: RunData, preset: str, source: str) -> tuple[np.ndarray, np.ndarray]:
@@ -387,7 +397,7 @@ def subgroup_figures(run: RunData, preset: str) -> list[Subgroup]:
         seen.add(m.subset)
         key, eq, group = m.subset.partition("=")
         if not eq:
-            key, group = "answer_type", m.subset
+            key, group = "answer_type", m.subset.replace("_", " ")
         if key.startswith("judge"):
             continue
         by_key.setdefault(key, []).append(Subgroup(key=key, group=group, metric=m.metric, value=m.value,

@@ -96,7 +96,7 @@ class Coverage(Frozen):
             parts.append(f"{self.invalid} invalid")
         if self.errors:
             kinds = ", ".join(f"{t.kind} {t.count}" for t in self.errors_by_kind)
-            parts.append(f"{self.errors} errors ({kinds})")
+            parts.append(f"{self.errors} error{'s' * (self.errors != 1)} ({kinds})")
         if self.not_sent:
             parts.append(f"{self.not_sent} not sent")
         if self.variants:
@@ -126,6 +126,40 @@ class Execution(Frozen):
     sent: int = 0
     errors: int = 0
     not_sent: int = 0
+    concurrency: str | None = Field(None, description="adaptive, pinned (--concurrency N) or backend (a local "
+                                    "backend's own batch parallelism)")
+    concurrency_final: int | None = Field(None, description="requests allowed in flight when the run ended")
+    concurrency_peak: int | None = None
+    concurrency_changes: tuple[tuple[float, int], ...] = Field(
+        (), description="the adaptive level over the run: (seconds since sending began, new level), the first 200")
+
+
+class TokenTotals(Frozen):
+    """Token usage of a set of requests, from each reply's `usage` (a server may report none)."""
+
+    requests: int = 0
+    with_usage: int = Field(0, description="requests whose reply reported usage")
+    prompt_tokens: int = 0
+    completion_tokens: int = Field(0, description="output tokens, reasoning_tokens included")
+    reasoning_tokens: int = 0
+    cost_usd: float | None = Field(None, description="at the --prices price; None without one")
+
+    def line(self) -> str:
+        text = (f"{self.requests} requests, {self.prompt_tokens:,} prompt + {self.completion_tokens:,} completion "
+                f"tokens ({self.reasoning_tokens:,} reasoning)")  # fmt: skip
+        if self.with_usage < self.requests:
+            text += f", {self.requests - self.with_usage} without usage"
+        return text + (f", ${self.cost_usd:.4f}" if self.cost_usd is not None else "")
+
+
+class UsageReport(Frozen):
+    """Tokens (and cost, with --prices) of the run folder and of the execution that wrote this manifest."""
+
+    stored: TokenTotals = Field(description="every generation stored in this run folder, over all executions")
+    execution: TokenTotals = Field(description="the requests this execution sent")
+    price_input: float | None = Field(None, description="USD per million input tokens (--prices)")
+    price_output: float | None = Field(None, description="USD per million output tokens (--prices)")
+    max_cost_usd: float | None = Field(None, description="--max-cost: the most this execution may spend")
 
 
 class Manifest(Frozen):
@@ -158,6 +192,7 @@ class Manifest(Frozen):
     max_errors: str | None = Field(None, description="--max-errors as given: a count or a percentage")
     identity: dict[str, Any] = Field(default_factory=dict)
     last_execution: Execution | None = None
+    usage: UsageReport | None = Field(None, description="token totals (and cost) from the replies' usage")
     coverage: Coverage | None = None
     warnings: tuple[str, ...] = ()
     judge: dict[str, Any] | None = Field(None, description="`medprobe judge`'s configuration (judge.sqlite)")

@@ -7,17 +7,21 @@ It sits below all of them, so the flow goes one way: records -> scores -> rows -
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from pydantic import Field
 
 from medprobe.stats import interval_method
-from medprobe.types import AnswerType, Frozen, Record
+from medprobe.types import AnswerType, Frozen, Record, Sample
 
-#: metadata keys reported as subgroup rows when samples carry them
-SUBGROUP_KEYS = ("modality", "organ", "question_type", "content_type", "language")
+#: metadata keys reported as subgroup rows when samples carry them (system, frame_count: MedFrameQA;
+#: clinical_task, department, granularity: GMAI-MMBench's lexical tree)
+SUBGROUP_KEYS = ("modality", "organ", "question_type", "content_type", "language", "subject", "system", "frame_count",
+                 "clinical_task", "department", "granularity")
 MAX_GROUP_VALUES = 40
+#: the key of the rows grouped by the dataset's answer type, when a preset groups its closed/open rows otherwise
+DATASET_ANSWER_TYPE = "dataset_answer_type"
 
 
 class Metric(Frozen):
@@ -67,6 +71,25 @@ def subsets(records: Sequence[Record]) -> list[tuple[str, np.ndarray]]:
         rows = sorted(((k, v) for k, v in groups.items() if k.startswith(key + "=")), key=lambda kv: -len(kv[1]))
         out += [(k, np.array(v)) for k, v in rows[:MAX_GROUP_VALUES]]
     return out
+
+
+def regroup(groups: list[tuple[str, np.ndarray]], records: Sequence[Record],
+            group_of: Callable[[Sample], AnswerType]) -> list[tuple[str, np.ndarray]]:
+    """`groups` (from `subsets`) with the answer-type rows formed as a preset's official script forms them
+    (`Preset.group_of`: MultiMedEval's closedQuestionsAccuracy counts every yes/no gold, whatever the
+    dataset's answer type). Where that differs from the dataset's answer type, the dataset's rows follow
+    as `dataset_answer_type=<type>` rows; where it never does, `groups` is returned unchanged."""
+    official = [group_of(r.sample) for r in records]
+    if all(g is r.sample.answer_type for g, r in zip(official, records)):
+        return groups
+    rows: dict[str, list[int]] = defaultdict(list)
+    for i, kind in enumerate(official):
+        rows[str(kind)].append(i)
+    kinds = set(map(str, AnswerType))
+    out = [g for g in groups if g[0] == "overall"]
+    out += [(k, np.array(rows[k])) for k in map(str, AnswerType) if k in rows]
+    out += [(f"{DATASET_ANSWER_TYPE}={k}", idx) for k, idx in groups if k in kinds]
+    return out + [g for g in groups if g[0] != "overall" and g[0] not in kinds]
 
 
 def benchmark_aggregate(records: Sequence[Record]):

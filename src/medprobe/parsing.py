@@ -22,8 +22,9 @@ import re
 from functools import lru_cache
 from typing import NamedTuple
 
-from medprobe.reasoning import split_text
+from medprobe.construct import answer as _built
 from medprobe.letters import letter_index, letter_pattern
+from medprobe.reasoning import may_hold_chain, split_text
 from medprobe.types import Answer
 
 YES_NO_PARSER = "yes_no"
@@ -92,8 +93,7 @@ def _letter_rules(n_options: int) -> _LetterRules:
 _REFUSAL_KEYS = ("not", "n't", "unable", "sorry", "apologi", "as an ai", "impossible", "insufficient")
 
 
-@lru_cache(maxsize=8192)
-def is_refusal(text: str) -> bool:
+def _refusal(text: str) -> bool:
     """True when the text declines to answer ("I cannot determine...", "As an AI...")."""
     low = text.lower().replace("\u2019", "'")
     for key in _REFUSAL_KEYS:
@@ -102,16 +102,23 @@ def is_refusal(text: str) -> bool:
     return False
 
 
+# The parsers below are cached by their text, so they call the uncached helpers (`_refusal`,
+# `_normalize_open`): a second cache level would only add a miss per unique reply (bench/scoring.py).
+is_refusal = lru_cache(maxsize=8192)(_refusal)
+
+
 def yes_no_value(text: str) -> str | None:
     """'yes' / 'no' when the whole text is a yes/no word (used for gold answers), else None."""
     word = text.strip(_EDGE).lower()
     return "yes" if word in _YES_WORDS else "no" if word in _NO_WORDS else None
 
 
-@lru_cache(maxsize=8192)
-def normalize_open(text: str) -> str:
+def _normalize_open(text: str) -> str:
     """Lowercase, collapse whitespace, strip surrounding punctuation."""
     return " ".join(text.lower().split()).strip(_EDGE)
+
+
+normalize_open = lru_cache(maxsize=8192)(_normalize_open)  # golds repeat: presets normalise them through this
 
 
 def _boxed(text: str) -> str | None:
@@ -150,12 +157,22 @@ def _after_prefix(text: str) -> str | None:
     return text[last.end() :] if last else None
 
 
+# Answers are immutable, and yes/no and letter answers come from a few values and rules: one shared
+# object each, so a parse builds no object (open answers carry the reply's own text and are built).
+@lru_cache(maxsize=256)
 def _invalid(parser: str, reason: str) -> Answer:
     return Answer(value=None, parser=parser, valid=False, reason=reason)
 
 
+@lru_cache(maxsize=1024)
+def _found(value: str, parser: str, method: str) -> Answer:
+    return Answer(value=value, parser=parser, method=method)
+
+
 def _after_chain(text: str, parser: str) -> str | Answer:
     """The answer part of `text` (after any reasoning chain), or the invalid Answer when it has none."""
+    if not may_hold_chain(text):
+        return text  # no delimiter, so no chain: what split_text would return, without building a Split
     part = split_text(text)
     reason = part.invalid_reason
     return _invalid(parser, reason) if reason else part.answer
@@ -171,15 +188,15 @@ def _yes_no_in(segment: str, method: str) -> Answer:
         return _invalid(YES_NO_PARSER, "both_yes_and_no")
     value = yes_no_value(low) or _first_yes_no(low)
     if value:
-        return Answer(value=value, parser=YES_NO_PARSER, method=method)
+        return _found(value, YES_NO_PARSER, method)
     found = _yes_no_words(low)
     if len(found) == 1:
-        return Answer(value=found.pop(), parser=YES_NO_PARSER, method=method)
+        return _found(found.pop(), YES_NO_PARSER, method)
     if found:
         return _invalid(YES_NO_PARSER, "both_yes_and_no")
     if not low.strip(_EDGE):
         return _invalid(YES_NO_PARSER, "empty")
-    return _invalid(YES_NO_PARSER, "refusal" if is_refusal(low) else "no_yes_no")
+    return _invalid(YES_NO_PARSER, "refusal" if _refusal(low) else "no_yes_no")
 
 
 def _yes_no_words(low: str) -> set[str]:
@@ -211,7 +228,7 @@ def parse_yes_no(text: str | None) -> Answer:
     low = text.lower()
     value = yes_no_value(low)
     if value:
-        return Answer(value=value, parser=YES_NO_PARSER, method="exact")
+        return _found(value, YES_NO_PARSER, "exact")
     tail = _after_prefix(low)
     if tail is not None:
         return _yes_no_in(tail, "answer_prefix")
@@ -219,14 +236,14 @@ def parse_yes_no(text: str | None) -> Answer:
         return _invalid(YES_NO_PARSER, "both_yes_and_no")
     value = _first_yes_no(low)
     if value:  # a leading yes/no beats a hedge later on ("Yes, though the cause cannot be determined")
-        return Answer(value=value, parser=YES_NO_PARSER, method="first_word")
-    if is_refusal(low):
+        return _found(value, YES_NO_PARSER, "first_word")
+    if _refusal(low):
         return _invalid(YES_NO_PARSER, "refusal")
     found = _yes_no_words(low)
     if len(found) == 2:
         return _invalid(YES_NO_PARSER, "both_yes_and_no")
     if found:
-        return Answer(value=found.pop(), parser=YES_NO_PARSER, method="contains")
+        return _found(found.pop(), YES_NO_PARSER, "contains")
     return _invalid(YES_NO_PARSER, "no_yes_no")
 
 
@@ -283,7 +300,7 @@ def parse_letter(text: str | None, n_options: int) -> Answer:
     rules = _letter_rules(n_options)
     found = _strong_letter(segment, rules)
     if found is None:
-        if is_refusal(segment):
+        if _refusal(segment):
             return _invalid(LETTER_PARSER, "refusal")
         found = _weak_letter(segment, rules)
     if found is None:
@@ -293,7 +310,7 @@ def parse_letter(text: str | None, n_options: int) -> Answer:
     letter, rule = found
     if letter_index(letter) >= n_options:
         return _invalid(LETTER_PARSER, "letter_out_of_range")
-    return Answer(value=letter, parser=LETTER_PARSER, method=method or rule)
+    return _found(letter, LETTER_PARSER, method or rule)
 
 
 # ---------------------------------------------------------------- open answers
@@ -313,9 +330,9 @@ def parse_open(text: str | None) -> Answer:
     else:
         tail = _after_prefix(text)
         segment, method = (tail, "answer_prefix") if tail is not None else (text, "full_text")
-    if is_refusal(segment):
+    if _refusal(segment):
         return _invalid(OPEN_PARSER, "refusal")
-    value = normalize_open(segment)
+    value = _normalize_open(segment)
     if not value:
         return _invalid(OPEN_PARSER, "empty")
-    return Answer(value=value, parser=OPEN_PARSER, method=method)
+    return _built(value, OPEN_PARSER, method)

@@ -19,7 +19,7 @@ from medprobe.backends.options import answer_options
 from medprobe.benchmarks import LoadOptions
 from medprobe.benchmarks._base import Provenance
 from medprobe.judge_report import attach
-from medprobe.manifest import (Coverage, Execution, ExitCode, Manifest, PromptInfo, RunStatus, as_json, differences,
+from medprobe.manifest import (Coverage, ExitCode, Manifest, PromptInfo, RunStatus, as_json, differences,
                                legacy_identity)  # fmt: skip
 from medprobe.probes import ProbeSpec
 from medprobe.prompts import PromptTemplate, load_template
@@ -105,7 +105,8 @@ def default_presets() -> list[str]:
     return scoring.names()
 
 
-def run(spec: RunSpec, out: Path, progress: Progress | None = None) -> Results:
+def run(spec: RunSpec, out: Path, progress: Progress | None = None,
+        derive_progress: probes.DeriveProgress | None = None) -> Results:  # fmt: skip
     """Run (or resume) a benchmark on a model into `out`, then score it under every preset; the
     manifest's status says how it ended (`medprobe.manifest.RunStatus`).
     One process writes a run folder at a time: a second one is refused at once (RunLockedError)."""
@@ -114,14 +115,15 @@ def run(spec: RunSpec, out: Path, progress: Progress | None = None) -> Results:
     fresh = not out.exists()
     try:
         with RunLock(out):
-            return _run(spec, out, progress)
+            return _run(spec, out, progress, derive_progress)
     except BaseException:
         if fresh and out.is_dir() and not (out / MANIFEST).exists():
             shutil.rmtree(out, ignore_errors=True)  # failed before starting: leave no empty run folder behind
         raise
 
 
-def _run(spec: RunSpec, out: Path, progress: Progress | None = None) -> Results:
+def _run(spec: RunSpec, out: Path, progress: Progress | None = None,
+         derive_progress: probes.DeriveProgress | None = None) -> Results:  # fmt: skip
     loaded = benchmarks.load(spec.benchmark, spec.load)
     bench = benchmarks.spec_for(spec.benchmark)
     template = load_template(spec.prompt or (bench.prompt if bench else "default"))
@@ -157,9 +159,9 @@ def _run(spec: RunSpec, out: Path, progress: Progress | None = None) -> Results:
         if spec.settings.fetch_images:  # before deriving probes: blind and corrupt read the images
             fetched, failed = aio.run(image_fetch.prefetch(loaded.samples, out / "image_cache",
                                                            max_bytes=imaging.MAX_FILE_BYTES, timeout_s=30.0,
-                                                           concurrency=spec.settings.concurrency))  # fmt: skip
+                                                           concurrency=spec.settings.initial_concurrency))  # fmt: skip
             loaded, fetch_failed = replace(loaded, samples=fetched), tuple(failed)
-        derived = _derive_probes(spec, bench, template, loaded.samples, out)
+        derived = _derive_probes(spec, bench, template, loaded.samples, out, derive_progress)
         samples = loaded.samples + derived.samples
         if derived.probes:
             manifest = manifest.model_copy(update={"probes": derived.probes, "probe_skipped": derived.skipped[:100],
@@ -206,10 +208,10 @@ def conclude(out: Path, manifest: Manifest, counts: Counts, samples: list) -> tu
     coverage = results.coverage
     assert coverage is not None
     status, stopped_by, reason = _status(counts, coverage, manifest.max_errors)
-    execution = Execution(requests=counts.total, cached=counts.cached, sent=counts.sent, errors=counts.errors,
-                          not_sent=counts.not_sent)  # fmt: skip
+    execution = counts.execution()  # counts, and the concurrency level over the run
     manifest = manifest.model_copy(update={"status": status, "stopped_by": stopped_by, "stop_reason": reason,
-                                           "finished": _now(), "last_execution": execution, "coverage": coverage})
+                                           "finished": _now(), "last_execution": execution, "coverage": coverage,
+                                           "usage": counts.usage_report(records)})
     _finish(out, manifest)
     write_results(out, manifest, results, records)
     return manifest, results
@@ -294,7 +296,8 @@ class Derived:
     skipped: tuple[str, ...] = ()  # parents no variant could be derived from, with why
 
 
-def _derive_probes(spec: RunSpec, bench, template: PromptTemplate, samples: list, out: Path) -> Derived:
+def _derive_probes(spec: RunSpec, bench, template: PromptTemplate, samples: list, out: Path,
+                   progress: probes.DeriveProgress | None = None) -> Derived:  # fmt: skip
     """Probe variants of the clean samples (run beside them, same cache)."""
     if not spec.probes:
         return Derived()
@@ -306,7 +309,7 @@ def _derive_probes(spec: RunSpec, bench, template: PromptTemplate, samples: list
             train = benchmarks.load(spec.benchmark, spec.load.model_copy(update={"split": split, "limit": None})).samples
     made = probes.derive(specs, samples, seed=spec.seed, template=template, train=train,
                          allow_outside_root=spec.settings.allow_outside_root,
-                         image_dir=str((out / "probe_images").resolve()))  # fmt: skip
+                         image_dir=str((out / "probe_images").resolve()), progress=progress)  # fmt: skip
     return Derived(samples=list(made.samples), probes=tuple(str(s) for s in specs), skipped=made.skipped)
 
 

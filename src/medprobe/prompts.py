@@ -62,6 +62,31 @@ BUILTIN: dict[str, PromptTemplate] = {
         multiple_choice="Q: {question}\nA: Let's think step by step.",
         followups=("Therefore, among A through E, the answer is",),
     ),
+    # MMMU (MMMU-Benchmark/MMMU mmmu/configs/llava1.5.yaml + construct_prompt): options as "(A) text";
+    # the official text has one more blank line before the instruction (first_turn folds triple newlines)
+    "mmmu": PromptTemplate(
+        name="mmmu",
+        open="{question}\n\nAnswer the question using a single word or phrase.",
+        multiple_choice="{question}\n\n{options}\n\nAnswer with the option's letter from the given choices directly.",
+        option_line="({letter}) {text}",
+    ),
+    # VLMEvalKit ImageMCQDataset.build_prompt (vlmeval/dataset/image_mcq.py): GMAI-MMBench's prompt
+    "vlmevalkit-mcq": PromptTemplate(
+        name="vlmevalkit-mcq",
+        multiple_choice="Question: {question}\nOptions:\n{options}\n"
+        "Please select the correct answer from the options above. \n",
+    ),
+    # MedFrameQA (haojinw0027/MedFrameQA config/prompt.yaml eval_system_prompt, eval_prompt_template; its
+    # quote marks as written), plus medprobe's sentence on frame order; the official options are a Python list
+    "medframeqa": PromptTemplate(
+        name="medframeqa",
+        system="Answer the following multiple-choice question. Images are provided. The last line of your response "
+        "should be strictly of the following format: \u2019Answer: $LETTER\u2019 (without quotes) where LETTER is one "
+        "of the options. For example, if the correct answer is A, your response should be: \u2019Answer: A\u2019. "
+        'Think step by step before answering."',
+        multiple_choice="The images are frames from a medical video, given in order (first frame first).\n"
+        "Question:{question} \n\nOptions:\n{options}\n",
+    ),
     # verbalised confidence for calibration (medprobe.calibration parses "Confidence: NN"); the
     # answer goes inside <answer> tags so every parser reads it without the confidence line
     "verbal-confidence": PromptTemplate(

@@ -23,8 +23,8 @@ Delimiters are matched case-sensitively, as models emit them.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import NamedTuple
 
 from medprobe.types import Generation
@@ -111,7 +111,7 @@ def split(text: str | None, reasoning: str | None = None, finish_reason: str | N
 
     `finish_reason` "length" with a chain and no answer means the reply was cut inside the chain
     (vLLM's reasoning parser puts an unclosed chain wholly into `reasoning_content`)."""
-    inline = split_text(text or "")
+    inline = split_text(text) if text and may_hold_chain(text) else Split(None, text or "", True)
     chain = reasoning or None
     if chain is None and inline.reasoning is None:
         return inline

@@ -17,7 +17,7 @@ from medprobe.calibration import CalibrationSection, compute_calibration
 from medprobe.clusters import Resampling
 from medprobe.judge_report import JudgeSection
 from medprobe.manifest import Coverage, ErrorTally
-from medprobe.metrics import Metric, PresetResult, benchmark_aggregate, subsets
+from medprobe.metrics import Metric, PresetResult, benchmark_aggregate, regroup, subsets
 from medprobe.probes._base import ProbeResult
 from medprobe.reasoning_figures import ReasoningSection, compute_reasoning
 from medprobe.stats import N_RESAMPLES
@@ -141,6 +141,7 @@ _OUTCOMES = (Outcome.CORRECT, Outcome.WRONG, Outcome.INVALID)
 def _preset_result(name: str, records: Sequence[Record], subsets, seed: int, aggregate=None,
                    resampling: Resampling | None = None) -> PresetResult:  # fmt: skip
     preset = scoring.get(name)
+    subsets = regroup(subsets, records, preset.group_of)  # closed/open rows as the official script forms them
     n = len(records)
     # a preset only scores the answer types its official script defines (LLaVA-Med has no
     # multiple-choice rule): other samples are left out of its rows rather than counted invalid

@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from medprobe.store import storage_errors
-
-LOCK_NAME = ".medprobe.lock"
+from medprobe.store import LOCK_NAME, storage_errors
 
 
 class RunLockedError(ValueError):

@@ -1,5 +1,6 @@
-"""Plan (samples x prompt x backend), then execute: bounded async workers, per-request timeout,
-retries with backoff that honour Retry-After, and every result persisted the moment it arrives.
+"""Plan (samples x prompt x backend), then execute: async workers under an adaptive (or pinned) concurrency
+level, per-request timeout, retries with backoff that honour Retry-After (medprobe.sending), and every
+result persisted the moment it arrives.
 
 A request whose key is already answered in the store is never sent again, so re-running the same
 command resumes. Multi-turn prompts (MedXpertQA's answer trigger) run turn by turn: turn t+1 is
@@ -10,39 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import random
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import Field
-
 from medprobe import imaging
-from medprobe.backends import Backend, PermanentError, TransientError
+from medprobe.backends import Backend
 from medprobe.backends.likelihood import scoring_for
 from medprobe.prompts import PromptTemplate, first_turn, next_turn
+# transport (settings, counts, retries) lives in medprobe.sending; these names stay importable from here
+from medprobe.sending import FATAL_KINDS, Counts, Progress, RunSettings, Sender, call_with_retries
 from medprobe.store import RunStore
-from medprobe.types import (ErrorKind, Frozen, Generation, GenerationConfig, Message, Request, Sample, Scalar,
+from medprobe.types import (ErrorKind, Generation, GenerationConfig, Message, Request, Sample, Scalar,
                             without_surrogates)  # fmt: skip
 
-
-class RunSettings(Frozen):
-    """Transport settings: they shape how requests are sent, never what is asked (not in the key)."""
-
-    concurrency: int = Field(8, ge=1)
-    timeout_s: float = Field(120.0, gt=0, description="per-request limit, enforced around each backend call")
-    max_retries: int = Field(4, ge=0, description="retries after the first attempt, for transient failures")
-    backoff_base_s: float = 1.0
-    backoff_max_s: float = 60.0
-    retry_after_max_s: float = Field(300.0, description="cap on a server's Retry-After, so one reply cannot stall a run for hours")
-    allow_outside_root: bool = False
-    fetch_images: bool = Field(False, description="download http(s) images into the run folder before planning "
-                               "(medprobe.image_fetch); off: such images are sample errors naming --fetch-images")
-    breaker: int = Field(10, ge=0, description="stop after this many consecutive connection/auth/not-found failures "
-                         "(0 = never)")
-    max_text_chars: int = Field(200_000, ge=1, description="stored reply text (and reasoning) is cut at this length; "
-                                "the record keeps the original length")
+__all__ = ["FATAL_KINDS", "Counts", "Job", "Progress", "RunSettings", "build_request", "call_with_retries", "execute",
+           "with_overrides"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -59,27 +43,6 @@ class Job:
     options: Mapping[str, Scalar] = field(default_factory=dict)
 
 
-#: failures that mean no request can succeed (the server is gone, the key or model is wrong): a run of them
-#: trips the circuit breaker, and one on the gate request stops the run before the fan-out
-FATAL_KINDS = frozenset({ErrorKind.CONNECTION, ErrorKind.AUTH, ErrorKind.NOT_FOUND})
-
-
-@dataclass
-class Counts:
-    total: int = 0  # requests in this execution (all turns), known so far
-    cached: int = 0
-    sent: int = 0
-    errors: int = 0
-    done: int = 0
-    not_sent: int = 0  # planned but never attempted: the run was stopped
-    started: float = field(default_factory=time.monotonic)
-    consecutive_fatal: int = 0
-    stopped: str | None = None  # why the run stopped early (circuit breaker, failed gate request)
-    stopped_by: str | None = None  # "breaker" or "budget"
-    gate_failed: bool = False  # the first request failed fatally: nothing else was sent
-
-
-Progress = Callable[[Counts], None]
 
 
 def with_overrides(config: GenerationConfig, overrides: Mapping[str, Any]) -> GenerationConfig:
@@ -147,15 +110,18 @@ def _error_key(sample: Sample, turn: int) -> str:
     return f"error:{sample.benchmark}:{sample.id}:{turn}"
 
 
+
+
 async def execute(job: Job, backend: Backend, store: RunStore, settings: RunSettings, progress: Progress | None = None) -> Counts:
     """Run every turn of every sample; returns counts. Safe to interrupt at any point."""
-    counts = Counts()
+    counts = Counts(price=settings.price, max_cost_usd=settings.max_cost_usd)
+    send = Sender.for_run(backend, store, settings, counts, progress)
     done = store.done()
     pending: list[tuple[Sample, tuple[Message, ...]]] = [(s, first_turn(job.template, s)) for s in job.samples]
     n_turns = 1 + len(job.template.followups)
     counts.total = len(pending) * n_turns
     for turn in range(n_turns):
-        replies = await _round(job, backend, store, settings, pending, turn, done, counts, progress)
+        replies = await _round(job, send, pending, turn, done)
         if counts.stopped:
             counts.not_sent = max(0, counts.total - counts.done)
             break
@@ -169,22 +135,23 @@ async def execute(job: Job, backend: Backend, store: RunStore, settings: RunSett
     return counts
 
 
+
+
 _STOP = object()
 _PLAN_CHUNK = 256
 
 
-async def _round(job, backend, store, settings, pending, turn, done, counts, progress) -> dict[str, str]:
+async def _round(job: Job, send: Sender, pending, turn: int, done: dict[str, Generation]) -> dict[str, str]:
     """One turn for all pending samples: cached replies are reused, the rest sent by workers.
 
     Planning (hashing images, building keys) streams into the workers' queue, so the first requests
     are on the wire while later ones are still being planned.
     """
+    store, settings, counts, progress = send.store, send.settings, send.counts, send.progress
     replies: dict[str, str] = {}
     queue: asyncio.Queue = asyncio.Queue()
     waiting: dict[str, list[Sample]] = {}  # identical requests (same key) are sent once
-    rng = random.Random()  # jitter only; never affects what is asked
-    batch_size = max(1, getattr(backend, "batch_size", 1))
-    n_workers = max(1, min(settings.concurrency, getattr(backend, "max_concurrency", settings.concurrency)))
+    n_workers = max(1, min(send.workers, len(pending)))  # a small run needs no 256 idle workers
 
     async def produce() -> None:
         plan: list[tuple[str, int, str]] = []
@@ -214,7 +181,11 @@ async def _round(job, backend, store, settings, pending, turn, done, counts, pro
                 gate = False
                 waiting[key] = [sample]
                 # a refused connection is retried at most once here: a dead server ends the run within seconds
-                await finish([request], await call_with_retries(backend, [request], settings, rng, fatal_fast=True))
+                generations = await send([request], fatal_fast=True)
+                if not generations:  # --max-cost: not even the first request fits
+                    waiting.pop(key, None)
+                    continue
+                await finish([request], generations)
                 if done_gen[0].error_kind in FATAL_KINDS:
                     counts.gate_failed = True
                     counts.stopped = _gate_message(done_gen[0])
@@ -237,28 +208,30 @@ async def _round(job, backend, store, settings, pending, turn, done, counts, pro
             if item is _STOP:
                 return
             batch, stopping = [item], False
-            while len(batch) < batch_size:  # local backends want full batches
+            while len(batch) < send.batch_size:  # local backends want full batches
                 item = await queue.get()
                 if item is _STOP:
                     stopping = True
                     break
                 batch.append(item)
-            if counts.stopped:  # drain: nothing more is sent once the run is stopped
-                for request in batch:
-                    waiting.pop(request.key, None)
-            else:
-                await finish(batch, await call_with_retries(backend, batch, settings, rng))
+            generations = [] if counts.stopped else await send(batch)
+            if generations:
+                await finish(batch[: len(generations)], generations)
+            for request in batch[len(generations):]:  # drain: nothing more is sent once the run is stopped
+                waiting.pop(request.key, None)
             if stopping:
                 return
 
     done_gen: list[Generation] = []
 
     async def finish(batch: list[Request], generations: list[Generation]) -> None:
+        counts.concurrency = send.gate.level
         for request, gen in zip(batch, generations, strict=True):
             gen = _capped(gen, settings.max_text_chars)
             store.put_generation(request.key, gen, request.canonical())
             done_gen[:] = [gen]
             counts.sent += 1
+            counts.usage.add(gen)
             if gen.ok:
                 done[request.key] = gen
                 counts.consecutive_fatal = 0
@@ -285,47 +258,3 @@ async def _round(job, backend, store, settings, pending, turn, done, counts, pro
     return replies
 
 
-async def call_with_retries(
-    backend: Backend, requests: list[Request], settings: RunSettings, rng: random.Random, fatal_fast: bool = False
-) -> list[Generation]:
-    """One backend call with a hard timeout, retried on transient failures; never raises.
-    `fatal_fast`: a connection failure is retried once at most (the gate request before the fan-out)."""
-    last, last_kind = "unknown error", ErrorKind.BACKEND
-    attempts = settings.max_retries + 1
-    for attempt in range(1, attempts + 1):
-        start = time.perf_counter()
-        delay: float | None = None
-        try:
-            # the backend enforces timeout_s itself (HTTP client timeout); this outer guard catches a
-            # backend that ignores it, with a grace so it never pre-empts the backend's own, clearer error
-            generations = await asyncio.wait_for(backend.generate(requests), timeout=settings.timeout_s * 1.1 + 0.5)
-            if len(generations) != len(requests):
-                raise PermanentError(f"backend returned {len(generations)} generations for {len(requests)} requests",
-                                     kind=ErrorKind.BACKEND)  # fmt: skip
-            return [g if g.attempts == attempt else g.model_copy(update={"attempts": attempt}) for g in generations]
-        except TransientError as exc:
-            last, last_kind = str(exc), exc.kind
-            if fatal_fast and exc.kind in FATAL_KINDS and attempt >= 2:
-                return _failed(requests, f"gave up after {attempt} attempts; last error: {last}", last_kind, attempt,
-                               time.perf_counter() - start)  # fmt: skip
-            if exc.retry_after is not None:
-                # honour the server's Retry-After (RFC 9110 10.2.3), plus a little jitter so a
-                # crowd of workers told "retry in 2 s" do not all return in the same millisecond
-                delay = min(exc.retry_after, settings.retry_after_max_s) * (1 + 0.1 * rng.random())
-        except (TimeoutError, asyncio.TimeoutError):
-            last = f"timed out after {settings.timeout_s:g} s (raise --timeout if the model is slow)"
-            last_kind = ErrorKind.TIMEOUT
-        except PermanentError as exc:
-            return _failed(requests, str(exc), exc.kind, attempt, time.perf_counter() - start)
-        except Exception as exc:  # a backend bug must not kill the run; record it per sample
-            return _failed(requests, f"backend error {type(exc).__name__}: {exc}", ErrorKind.BACKEND, attempt,
-                           time.perf_counter() - start)  # fmt: skip
-        if attempt < attempts:
-            if delay is None:  # exponential backoff with full jitter (AWS architecture blog, 2015)
-                delay = rng.uniform(0, min(settings.backoff_max_s, settings.backoff_base_s * 2 ** (attempt - 1)))
-            await asyncio.sleep(delay)
-    return _failed(requests, f"gave up after {attempts} attempts; last error: {last}", last_kind, attempts, 0.0)
-
-
-def _failed(requests: list[Request], message: str, kind: ErrorKind, attempts: int, latency: float) -> list[Generation]:
-    return [Generation(error=message, error_kind=kind, attempts=attempts, latency_s=latency) for _ in requests]

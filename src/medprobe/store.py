@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from medprobe.manifest import MANIFEST_SCHEMA, Manifest
+from medprobe.manifest import MANIFEST_SCHEMA, Manifest, RunStatus
 from medprobe.manifest import load as load_manifest
 from medprobe.types import Generation, Record, Sample
 
@@ -306,10 +306,38 @@ def read_manifest(run_dir: Path) -> Manifest:
     if data.get("schema_version", 0) > MANIFEST_SCHEMA:
         raise ValueError(f"{run_dir} was written by a newer medprobe (schema {data['schema_version']}); upgrade.")
     try:
-        return load_manifest(data)
+        manifest = load_manifest(data)
     except ValidationError as exc:
         raise ValueError(f"{path} does not read as a medprobe manifest ({exc.error_count()} problems, first: "
                          f"{exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}); re-run into a new --out.") from None
+    if manifest.status is RunStatus.RUNNING and not writer_alive(run_dir):
+        # kill -9 or a lost machine: nobody can write the final status, so the reader says it
+        return manifest.model_copy(update={"status": RunStatus.INTERRUPTED, "stop_reason": (
+            "the process writing this run ended without finishing (killed, or the machine stopped); "
+            "re-run the same command to resume")})  # fmt: skip
+    return manifest
+
+
+LOCK_NAME = ".medprobe.lock"
+
+
+def writer_alive(run_dir: Path) -> bool:
+    """Whether a process holds the run folder's writer lock (medprobe.runlock) right now."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: the pid in the lock file is the only sign
+        return (run_dir / LOCK_NAME).is_file()
+    try:
+        fd = os.open(run_dir / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return False  # no lock file: nobody ever held it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing releases the shared lock taken for the test
+    return False
 
 
 def read_records(run_dir: Path, samples: list[Sample] | None = None) -> tuple[Manifest, list[Record]]:

@@ -48,6 +48,8 @@ def health_lines(results: Results, manifest: Manifest) -> list[str]:
     if manifest.stop_reason:
         status += f" ({manifest.stop_reason})"
     lines = [status]
+    if gold := (manifest.benchmark.get("filters") or {}).get("gold"):  # a split without answers (MMMU test)
+        lines.append(f"not scored: {gold}")
     cov = results.coverage
     if cov is None:
         return lines
@@ -58,6 +60,7 @@ def health_lines(results: Results, manifest: Manifest) -> list[str]:
         lines.append(f"errors {tally.kind}: {tally.count} ({what}); e.g. {tally.example[:200]}")
     if any(t.transient for t in cov.errors_by_kind) and not all(t.transient for t in cov.errors_by_kind):
         lines.append("a re-run retries only the transient errors; fix the causes of the permanent ones first.")
+    lines += _sending_lines(manifest)
     if manifest.load_error_count:
         first = (manifest.load_errors or ("?",))[0]
         lines.append(f"rows skipped while loading: {manifest.load_error_count} (first: {first[:200]}); all are listed "
@@ -68,6 +71,19 @@ def health_lines(results: Results, manifest: Manifest) -> list[str]:
     if manifest.probe_skipped:
         lines.append(f"probe variants not derived for {max(manifest.probe_skipped_count, len(manifest.probe_skipped))} samples "
                      f"(first: {manifest.probe_skipped[0][:200]}); listed under probe_skipped in manifest.json.")
+    return lines
+
+
+def _sending_lines(manifest: Manifest) -> list[str]:
+    """Tokens and cost (manifest.usage), and the concurrency the last execution ran at."""
+    lines, usage, run = [], manifest.usage, manifest.last_execution
+    if usage is not None and (usage.stored.requests or usage.execution.requests):
+        cap = f" (--max-cost ${usage.max_cost_usd:.4f})" if usage.max_cost_usd is not None else ""
+        lines.append(f"usage this execution: {usage.execution.line()}{cap}; stored in the run folder: "
+                     f"{usage.stored.line()}")  # fmt: skip
+    if run is not None and run.concurrency in ("adaptive", "pinned") and run.sent:
+        peak = f" (peak {run.concurrency_peak})" if run.concurrency == "adaptive" else ""
+        lines.append(f"concurrency: {run.concurrency}, {run.concurrency_final} in flight at the end{peak}")
     return lines
 
 
@@ -82,9 +98,11 @@ def markdown(results: Results, manifest: Manifest, subgroups: bool = True, recor
            "preset could read (counted as not correct)."]  # fmt: skip
     out += ["", "## headline", "", "| preset | metric | value | 95% CI | n | invalid | reproduces |",
             "|---|---|---:|---|---:|---:|---|"]  # fmt: skip
+    part = results.coverage.partial_note() if results.coverage else ""
     for p in results.presets:
         label, m = next(((label, m) for label, m in _rows(p, False) if m.subset == "overall"), ("-", None))
-        cells = [pct(m.value), span(m.ci_low, m.ci_high), str(m.n), str(m.invalid)] if m else ["n/a", "", "0", ""]
+        value = f"{pct(m.value)} ({part})" if m and part else pct(m.value) if m else "n/a"
+        cells = [value, span(m.ci_low, m.ci_high), str(m.n), str(m.invalid)] if m else ["n/a", "", "0", ""]
         out.append(f"| `{p.preset}` | {label} | " + " | ".join(cells) + f" | {p.reproduces} |")
     out += _verdicts(results, manifest, records)
     rows = [(p.preset, label, m) for p in results.presets for label, m in _rows(p, False)]
@@ -149,8 +167,10 @@ def print_table(results: Results, manifest: Manifest, preset: str | None = None,
         for col, justify in [("subset", "left"), ("metric", "left"), ("value %", "right"), ("95% CI", "right"),
                              ("n", "right"), ("invalid", "right"), *[("fallback", "right")] * fb, ("parser", "left")]:  # fmt: skip
             table.add_column(col, justify=justify)
+        part = results.coverage.partial_note() if results.coverage else ""
         for label, m in rows:
-            table.add_row(m.subset, label, pct(m.value), span(m.ci_low, m.ci_high), str(m.n), str(m.invalid),
+            subset = f"{m.subset} ({part})" if part and m.subset == "overall" else m.subset
+            table.add_row(subset, label, pct(m.value), span(m.ci_low, m.ci_high), str(m.n), str(m.invalid),
                           *[str(m.fallback)] * fb, ", ".join(m.parsers))  # fmt: skip
         console.print(table)
     console.print(f"95% intervals: {results.interval}", highlight=False)

@@ -90,6 +90,10 @@ class VariantTag(Frozen):
     )
 
 
+#: `Sample.metadata` key set (True) on samples of a split whose answers are not released (MMMU test): the
+#: gold is a placeholder, so no preset scores them (`scoring._base.Preset.applies` / `score`)
+GOLD_HIDDEN = "gold_hidden"
+
 #: metadata keys probe variants carried before `Sample.variant_of` existed (read back by `_legacy_variant`)
 _LEGACY_TAG_KEYS = ("parent_id", "probe", "variant")
 _LEGACY_DETAIL_KEYS = ("corruption", "severity", "rotation", "twin_group", "option", "substituted", "mismatch_from",

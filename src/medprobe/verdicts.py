@@ -106,9 +106,10 @@ def headline(f: RunFigures) -> list[Verdict]:
                            text=f"Often unreadable: {100 * rate:.1f}% of answers ({h.invalid} of {h.n}) could not be "
                                 f"parsed under preset {h.preset}; they count as not correct.",
                            rule=f"invalid / n >= {HIGH_INVALID:.0%} (bad from {2 * HIGH_INVALID:.0%})"))  # fmt: skip
-    closed = next((s for s in f.subgroups if s.key == "answer_type" and s.group == "closed" and s.metric == "accuracy"), None)
+    closed = f.closed
     if closed is not None and closed.ci_low <= CHANCE_YES_NO <= closed.ci_high:
-        out.append(Verdict(key="headline.chance", level="bad", figure="subgroups", run=f.label,
+        plotted = any(s.key == "answer_type" for s in f.subgroups)
+        out.append(Verdict(key="headline.chance", level="bad", figure="subgroups" if plotted else "headline", run=f.label,
                            text=f"Yes/no questions at chance level: accuracy {100 * closed.value:.1f}% "
                                 f"(95% CI {100 * closed.ci_low:.1f} to {100 * closed.ci_high:.1f}, n={closed.n}) "
                                 "is indistinguishable from a coin flip.",
@@ -155,8 +156,8 @@ def calibration(f: RunFigures) -> list[Verdict]:
     if r.ece >= MISCALIBRATED_ECE and gap >= CONFIDENCE_MARGIN:
         text, level, key = f"Overconfident: {ece}{share}.", "bad", "calibration.overconfident"
     elif r.ece >= MISCALIBRATED_ECE and gap <= -CONFIDENCE_MARGIN:
-        text, level, key = (f"Underconfident: {ece}; mean confidence {100 * r.mean_confidence:.0f}% against accuracy "
-                            f"{100 * r.accuracy:.0f}%.", "caution", "calibration.underconfident")  # fmt: skip
+        text = f"Underconfident: {ece}; mean confidence {100 * r.mean_confidence:.0f}% against accuracy {100 * r.accuracy:.0f}%."
+        level, key = "caution", "calibration.underconfident"
     elif r.ece >= MISCALIBRATED_ECE:
         text, level, key = f"Poorly calibrated: {ece}{share}.", "bad", "calibration.miscalibrated"
     elif r.ece < WELL_CALIBRATED_ECE:

@@ -6,9 +6,11 @@ back in order to the ordinary runner, which writes them into the ordinary run st
 resumes and scores exactly like a single-process one. The runner, store and planner know nothing of Ray.
 
 Ray options (the rest pass through to the hosted backend):
-  actors, num_cpus / num_gpus (per actor), address (an existing cluster; default `RAY_ADDRESS`, else a
-  local Ray started here). On a cluster every node needs medprobe and the model installed, and image
-  paths must resolve on every node (a shared filesystem), as for any Ray job (docs/scale-out.md).
+  actors, num_cpus / num_gpus (per actor), ray_address (`--ray-address`: an existing cluster; default
+  `RAY_ADDRESS`, else a local Ray started here). On a cluster every node needs medprobe and the model
+  installed, and image paths must resolve on every node (a shared filesystem), as for any Ray job
+  (docs/scale-out.md). Before the first request the pool joins the cluster and checks that it can hold
+  the actors at all, so a wrong address or too few CPUs/GPUs fails in seconds (exit 2), not as a hang.
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from medprobe.backends._base import BackendConfig, TransientError, parse_model
-from medprobe.types import Generation, Request
+from medprobe.backends._base import BackendConfig, PermanentError, TransientError, parse_model
+from medprobe.types import ErrorKind, Generation, Request
 
 HOSTED = ("hf", "vllm")
 RAY_OPTIONS = {
     "actors": "number of Ray actors, each with its own model copy (default 2)",
     "num_cpus": "CPUs reserved per actor (default 1)",
     "num_gpus": "GPUs reserved per actor (default 0; 1 puts one model per GPU; vllm with tensor_parallel_size=k: k)",
-    "address": "Ray cluster to join, e.g. ray://head:10001 or auto (default: RAY_ADDRESS, else a local Ray)",
+    "ray_address": "Ray cluster to join (--ray-address): HEAD_IP:6379 on a cluster node, ray://HEAD_IP:10001 from "
+                   "elsewhere, or auto (default: RAY_ADDRESS, else a local Ray started here)",
+    "address": "the older name of ray_address (unlike ray_address, it enters the run identity)",
 }
 
 
@@ -44,6 +48,11 @@ class _Host:
 
     def ready(self) -> bool:
         return True
+
+    def node_ip(self) -> str:
+        import ray
+
+        return ray.util.get_node_ip_address()
 
 
 class RayBackend:
@@ -64,21 +73,59 @@ class RayBackend:
         self.answer_modes = getattr(probe, "answer_modes", ("generate",))
         self.n_actors = max(1, int(own.get("actors") or 2))
         self.batch_size = max(1, int(getattr(probe, "batch_size", 1))) * self.n_actors
+        self.num_cpus = float(own.get("num_cpus") or 1)
+        self.num_gpus = float(own.get("num_gpus") or 0)
         self._own = own
         self._actors: list[Any] | None = None
+        #: the IP address of each actor's node, once the pool has started
+        self.nodes: tuple[str, ...] = ()
+
+    def _address(self) -> str | None:
+        return self._own.get("ray_address") or self._own.get("address") or os.environ.get("RAY_ADDRESS") or None
+
+    def _connect(self) -> None:
+        """Join the cluster (or start a local Ray) and refuse a pool it can never hold. A process that has
+        already called `ray.init` keeps its connection."""
+        import ray
+
+        if not ray.is_initialized():
+            address = self._address()
+            try:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            except ConnectionError as exc:
+                why = (str(exc.__cause__ or exc).strip().splitlines() or [""])[-1]  # the cause's last line says why
+                raise PermanentError(
+                    f"ray: could not join the Ray cluster at {address} ({why[:300]}). Check --ray-address "
+                    "(HEAD_IP:PORT, as `ray start --head` prints it), that `ray status` works on the head, and, if "
+                    "the cluster uses token authentication, RAY_AUTH_MODE=token and the cluster's RAY_AUTH_TOKEN "
+                    "here too.", kind=ErrorKind.CONNECTION) from None  # fmt: skip
+        have = ray.cluster_resources()
+        need = {"CPU": self.n_actors * self.num_cpus, "GPU": self.n_actors * self.num_gpus}
+        if any(amount > have.get(kind, 0.0) + 1e-9 for kind, amount in need.items()):
+            raise PermanentError(
+                f"ray: {self.n_actors} actors of {self.num_cpus:g} CPU and {self.num_gpus:g} GPU each need "
+                f"{need['CPU']:g} CPUs and {need['GPU']:g} GPUs, and the cluster has {have.get('CPU', 0):g} and "
+                f"{have.get('GPU', 0):g} in all. Lower -O actors, -O num_cpus or -O num_gpus, or add nodes.",
+                kind=ErrorKind.BAD_REQUEST)  # fmt: skip
+
+    async def preflight(self) -> None:
+        """Before the fan-out: the cluster is reachable and can hold the pool (no model is loaded yet)."""
+        await asyncio.to_thread(self._connect)
+
+    async def start(self) -> tuple[str, ...]:
+        """Start the pool now (the first batch otherwise does); returns each actor's node IP address."""
+        await asyncio.to_thread(self._start)
+        return self.nodes
 
     def _start(self) -> list[Any]:
         if self._actors is None:
             import ray
 
-            if not ray.is_initialized():
-                address = self._own.get("address") or os.environ.get("RAY_ADDRESS") or None
-                ray.init(address=address, include_dashboard=False, log_to_driver=False)
-            actor = ray.remote(_Host).options(
-                num_cpus=float(self._own.get("num_cpus") or 1), num_gpus=float(self._own.get("num_gpus") or 0)
-            )
+            self._connect()
+            actor = ray.remote(_Host).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus)
             actors = [actor.remote(self.hosted.model_dump()) for _ in range(self.n_actors)]
             ray.get([a.ready.remote() for a in actors])
+            self.nodes = tuple(ray.get([a.node_ip.remote() for a in actors]))
             self._actors = actors
         return self._actors
 

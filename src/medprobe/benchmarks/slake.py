@@ -28,6 +28,8 @@ def load(options: LoadOptions, lang: str) -> Loaded:
     source = options.data or HUB
     path = Path(source).expanduser()
     file = path if path.is_file() else path / FILES[split]
+    if not file.is_file() and split == "validation" and (path / "validation.json").is_file():
+        file = path / "validation.json"  # the hub copy renamed validate.json in 2024
     if not file.is_file() and path.is_dir() and not is_saved_dataset(path) and not any(path.rglob("*.parquet")):
         raise LoadError(f"{path} has no {FILES[split]}: pass the SLAKE release folder (test.json, validate.json, "
                         "train.json, imgs/) or one of its JSON files as --data.")

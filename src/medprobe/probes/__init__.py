@@ -14,13 +14,14 @@ never collide with the clean sample's.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from medprobe.probes._base import ProbeMetric, ProbeResult
 from medprobe.probes._kit import Group, ProbeContext, ProbeSpec
+from medprobe.probes._store import ImageStore
 from medprobe.types import Frozen, Record, Sample
 
-__all__ = ["Derived", "Group", "ProbeContext", "ProbeMetric", "ProbeResult", "ProbeSpec", "analyze", "derive", "get",
+__all__ = ["DeriveProgress", "Derived", "Group", "ProbeContext", "ProbeMetric", "ProbeResult", "ProbeSpec", "analyze", "derive", "get",
            "names", "split_records"]
 
 _REGISTRY: dict[str, str] = {
@@ -64,17 +65,38 @@ class Derived(Frozen):
     skipped: tuple[str, ...] = ()
 
 
+#: derive's progress: (probe name, samples done, samples to do), counted over all probes
+DeriveProgress = Callable[[str, int, int], None]
+
+
 def derive(specs: Sequence[ProbeSpec], samples: Sequence[Sample], seed: int = 0, template=None,
-           train: Sequence[Sample] = (), allow_outside_root: bool = False, image_dir: str | None = None) -> Derived:
+           train: Sequence[Sample] = (), allow_outside_root: bool = False, image_dir: str | None = None,
+           progress: DeriveProgress | None = None) -> Derived:  # fmt: skip
     """Every variant of every probe, in probe order then sample order. A parent a probe cannot read
-    (an image that does not decode) is skipped and listed, never the end of the run."""
+    (an image that does not decode) is skipped and listed, never the end of the run. Images made
+    before under `image_dir` are read back by their recipe, not rebuilt (`medprobe.probes._store`)."""
     out: list[Sample] = []
     skipped: list[str] = []
-    for spec in specs:
-        ctx = ProbeContext(seed=seed, spec=spec, template=template, train=train, allow_outside_root=allow_outside_root,
-                           image_dir=image_dir)  # fmt: skip
-        out += get(spec.name).derive(samples, ctx)
-        skipped += ctx.skipped
+    store = ImageStore(image_dir)
+    total = len(specs) * len(samples)
+    try:
+        for i, spec in enumerate(specs):
+            base = i * len(samples)
+            tick = None if progress is None else (lambda n, name=spec.name, base=base: progress(name, base + n, total))
+            ctx = ProbeContext(seed=seed, spec=spec, template=template, train=train,
+                               allow_outside_root=allow_outside_root, image_dir=image_dir, images=store,
+                               progress=tick)  # fmt: skip
+            out += get(spec.name).derive(samples, ctx)
+            skipped += ctx.skipped
+            if progress is not None:
+                progress(spec.name, base + len(samples), total)
+    except BaseException:
+        try:
+            store.save()  # what was made so far (interrupted): a re-run reads it back
+        except OSError:
+            pass  # the error in flight says more
+        raise
+    store.save()
     return Derived(samples=tuple(out), skipped=tuple(skipped))
 
 

@@ -13,17 +13,15 @@ variant as not consistent, since it is not known to be, so such figures are lowe
 
 from __future__ import annotations
 
-import hashlib
-import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from pydantic import Field
 
 from medprobe import imaging, scoring
 from medprobe.probes._base import ProbeMetric
+from medprobe.probes._store import ImageStore
 from medprobe.stats import bootstrap_ci, rng_for
 from medprobe.types import Frozen, ImageRef, Outcome, Record, Sample, Score, VariantTag
 
@@ -93,9 +91,42 @@ class ProbeContext:
     image_dir: str | None = None
     #: parents derive left out, one line each: which probe, which sample, why (the run's manifest lists them)
     skipped: list[str] = field(default_factory=list)
+    #: the generated images made so far and their recipes (probes.derive shares one across probes)
+    images: ImageStore | None = None
+    #: called with the number of samples this probe has finished (slow probes call `advance`)
+    progress: Callable[[int], None] | None = None
+    _done: int = field(default=0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.images is None:
+            self.images = ImageStore(self.image_dir)
+
+    def advance(self, n: int = 1) -> None:
+        """Count `n` more samples done (for the derivation progress bar)."""
+        self._done += n
+        if self.progress is not None:
+            self.progress(self._done)
 
     def skip(self, sample: Sample, error: Exception) -> None:
         self.skipped.append(f"{self.spec.name or 'probe'}: skipped sample {sample.id}: {error}")
+
+    def sizes(self, sample: Sample) -> list[tuple[int, int, str]] | None:
+        """(width, height, mode) of every image of `sample` as decoded, or None after recording why one
+        cannot be decoded; an image seen decoding before (same sha256) is not decoded again."""
+        assert self.images is not None
+        out = []
+        try:
+            for ref in sample.images:
+                digest = imaging.sha256(ref, self.allow_outside_root)
+                if (size := self.images.size(digest)) is None:
+                    img = imaging.open_image(ref, allow_outside_root=self.allow_outside_root)
+                    size = (img.width, img.height, img.mode)
+                    self.images.note_size(digest, size)
+                out.append(size)
+        except imaging.ImageError as exc:
+            self.skip(sample, exc)
+            return None
+        return out
 
     def readable(self, sample: Sample) -> list | None:
         """Every image of `sample` decoded (PIL images), or None after recording why one cannot be."""
@@ -106,18 +137,13 @@ class ProbeContext:
             return None
 
 
-def generated_image(ctx: ProbeContext, data: bytes, name: str) -> ImageRef:
-    """A reference to a probe-generated PNG: a file named by its sha256 under ctx.image_dir."""
-    if ctx.image_dir is None:
-        return ImageRef(data=data, name=name)
-    digest = hashlib.sha256(data).hexdigest()
-    path = Path(ctx.image_dir) / f"{digest}.png"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)  # atomic: a killed run never leaves a half-written image
-    return ImageRef(path=path.name, root=ctx.image_dir, name=name)
+def generated_image(ctx: ProbeContext, recipe: str, name: str, make: Callable[[int], bytes]) -> ImageRef:
+    """A probe-generated image: read back by its recipe when made before, else `make(format)` (PNG or
+    JPEG bytes in the store's format, `medprobe.probes._store`) kept as a file named by its sha256."""
+    assert ctx.images is not None
+    if (hit := ctx.images.get(recipe, name)) is not None:
+        return hit
+    return ctx.images.put(recipe, make(ctx.images.format), name)
 
 
 def rng(seed: int, sample_id: str, probe: str) -> np.random.Generator:

@@ -38,6 +38,10 @@ def blank_png(width: int, height: int, mode: str) -> bytes:
     return buf.getvalue()
 
 
+def _blank(ctx: ProbeContext, width: int, height: int, mode: str) -> ImageRef:
+    return generated_image(ctx, f"blank/{width}x{height}/{mode}", "blank.png", lambda _: blank_png(width, height, mode))
+
+
 def _identity(ref: ImageRef) -> str:
     return ref.path and f"{ref.root}/{ref.path}" or ref.url or str(hash(ref.data))
 
@@ -52,8 +56,11 @@ def _group_key(sample: Sample) -> str | None:
 def derive(samples: Sequence[Sample], ctx: ProbeContext) -> list[Sample]:
     kinds = ctx.spec.words or KINDS
     # (sample, (width, height, mode) of each image): only samples whose every image decodes
-    readable = [(s, [(i.width, i.height, i.mode) for i in images]) for s in samples
-                if s.images and (images := ctx.readable(s)) is not None]  # fmt: skip
+    readable = []
+    for s in samples:
+        if s.images and (sizes := ctx.sizes(s)) is not None:
+            readable.append((s, sizes))
+        ctx.advance()  # the decoding is the slow part; the variants below are quick
     with_images = [s for s, _ in readable]
     by_group: dict[str | None, list[Sample]] = {}
     for s in with_images:
@@ -63,7 +70,7 @@ def derive(samples: Sequence[Sample], ctx: ProbeContext) -> list[Sample]:
         if "none" in kinds:
             out.append(variant(s, NAME, "none", images=()))
         if "blank" in kinds:
-            blanks = tuple(generated_image(ctx, blank_png(*size), "blank.png") for size in sizes)
+            blanks = tuple(_blank(ctx, *size) for size in sizes)
             out.append(variant(s, NAME, "blank", images=blanks))
         if "mismatch" in kinds:
             mine = {_identity(r) for r in s.images}

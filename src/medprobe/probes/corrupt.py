@@ -2,10 +2,17 @@
 written here with numpy / PIL / scipy.ndimage. Severity parameters are medprobe's own choice
 (monotone in severity; level 1 is barely visible, level 5 clearly degrading).
 
-Each corrupted image is a PNG written once, named by its sha256, under the run folder's
-`probe_images/` (in memory when no folder is given), so its content hash enters the request key. Randomness (noise, angles, offsets) is seeded by (seed, image sha256, corruption) rather
-than by sample id (the same draw at every severity, so severity only scales it): every question about one image sees the same corrupted image,
-which keeps questions comparable and computes each corrupted image once.
+Each corrupted image is written once, named by its sha256, under the run folder's `probe_images/`
+(in memory when no folder is given), so its content hash enters the request key; a re-run reads it
+back by its recipe (`medprobe.probes._store`) instead of rebuilding it. Every corruption is a
+lossless PNG except `jpeg`, which is stored (and sent) as the JPEG file it made: the corruption is the
+JPEG encoding itself, and re-encoding its decoded pixels as PNG cost 5-10x the bytes. Randomness
+(noise, angles, offsets) is seeded by (seed, image sha256, corruption) rather than by sample id (the
+same draw at every severity, so severity only scales it): every question about one image sees the
+same corrupted image, which keeps questions comparable and computes each corrupted image once.
+
+Size: noise does not compress losslessly, so `gaussian_noise` is most of the store (about 0.7-1 MB
+per 1-megapixel image and severity; the other defaults 20-300 KB).
 
 A sample whose image does not decode gets no variant (listed as skipped). worst_case_accuracy
 counts a sample with a failed variant as not right under every corruption (not known to be).
@@ -27,12 +34,17 @@ from medprobe import imaging
 from medprobe.probes._base import ProbeResult
 from medprobe.probes._kit import (Group, ProbeContext, ProbeSpec, answer_key, correct, generated_image, metric,
                                   paired_rows, tag, variant)
+from medprobe.probes._store import FORMAT, LEGACY_FORMAT
 from medprobe.stats import rng_for
 from medprobe.types import ImageRef, Sample
 
 NAME = "corrupt"
 DEFAULT = ("gaussian_noise", "gaussian_blur", "jpeg", "contrast")
 DEFAULT_SEVERITIES = (1, 3, 5)
+#: enters every corrupted image's recipe: bump it when a corruption's output changes, so run folders
+#: made before rebuild their images instead of reading the old ones back
+VERSION = 1
+JPEG_QUALITY = (80, 50, 30, 15, 7)
 
 
 def _scale(x: np.ndarray) -> float:
@@ -69,7 +81,7 @@ def jpeg(x, s, rng):
     from PIL import Image
 
     buf = io.BytesIO()
-    _to_pil(x).save(buf, format="JPEG", quality=(80, 50, 30, 15, 7)[s - 1])
+    _to_pil(x).save(buf, format="JPEG", quality=JPEG_QUALITY[s - 1])
     return np.asarray(Image.open(buf), dtype=np.float64) / 255
 
 
@@ -167,12 +179,17 @@ def apply(img, name: str, severity: int, rng: np.random.Generator):
 
 
 @lru_cache(maxsize=64)  # images go to files; keep only a few in memory
-def _corrupted(digest: str, ref: ImageRef, name: str, severity: int, seed: int, allow: bool) -> bytes:
+def _corrupted(digest: str, ref: ImageRef, name: str, severity: int, seed: int, allow: bool,
+               fmt: int = FORMAT) -> bytes:  # fmt: skip
     img = imaging.open_image(ref, allow_outside_root=allow)
     if img.mode == "RGB" and _is_grey(img):
         img = img.convert("L")  # most medical images are grey stored as RGB: one channel is 3x less work and memory
     buf = io.BytesIO()
-    apply(img, name, severity, rng_for(seed, f"{digest}\x00{NAME}:{name}")).save(buf, format="PNG")
+    if name == "jpeg" and fmt > LEGACY_FORMAT:
+        # the very file `jpeg` makes (the same call, on the same pixels: `_to_pil(x)` of `img` is `img`)
+        img.save(buf, format="JPEG", quality=JPEG_QUALITY[severity - 1])
+    else:
+        apply(img, name, severity, rng_for(seed, f"{digest}\x00{NAME}:{name}")).save(buf, format="PNG")
     return buf.getvalue()
 
 
@@ -183,10 +200,14 @@ def _is_grey(img) -> bool:
 
 def corrupt_ref(ref: ImageRef, name: str, severity: int, seed: int, allow_outside_root: bool = False,
                 ctx: ProbeContext | None = None) -> ImageRef:
+    """`ref` corrupted; with a context, read back from its store when made before (no decoding at all)."""
     digest = imaging.sha256(ref, allow_outside_root)
-    data = _corrupted(digest, ref, name, severity, seed, allow_outside_root)
     label = f"{ref.describe()}~{name}@{severity}"
-    return generated_image(ctx, data, label) if ctx is not None else ImageRef(data=data, name=label)
+    if ctx is None:
+        return ImageRef(data=_corrupted(digest, ref, name, severity, seed, allow_outside_root), name=label)
+    recipe = f"{NAME}/v{VERSION}/{name}@{severity}/seed={seed}/{digest}"
+    return generated_image(ctx, recipe, label,
+                           lambda fmt: _corrupted(digest, ref, name, severity, seed, allow_outside_root, fmt))
 
 
 def derive(samples: Sequence[Sample], ctx: ProbeContext) -> list[Sample]:
@@ -202,6 +223,8 @@ def derive(samples: Sequence[Sample], ctx: ProbeContext) -> list[Sample]:
         except imaging.ImageError as exc:
             ctx.skip(s, exc)
             continue
+        finally:
+            ctx.advance()
         out += [variant(s, NAME, f"{name}@{sev}", images=images, detail={"corruption": name, "severity": sev})
                 for name, sev, images in made]  # fmt: skip
     return out

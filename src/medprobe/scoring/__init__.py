@@ -26,6 +26,9 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "probmed-strict": ("medprobe.scoring.probmed", "ProbMedStrict"),
     "smmile-em": ("medprobe.scoring.smmile", "SmmileEM"),
     "smmile-mcqa": ("medprobe.scoring.smmile", "SmmileMCQA"),
+    "mmmu": ("medprobe.scoring.mmmu", "MMMU"),
+    "smmile-mcqa-open": ("medprobe.scoring.smmile", "SmmileMCQAOpen"),
+    "vlmevalkit-mcq": ("medprobe.scoring.vlmevalkit", "VLMEvalKitMCQ"),
 }
 _instances: dict[str, Preset] = {}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from medprobe.reasoning import may_hold_chain, split
-from medprobe.types import Answer, AnswerType, Generation, Outcome, Sample, Score
+from medprobe.types import GOLD_HIDDEN, Answer, AnswerType, Generation, Outcome, Sample, Score
 
 #: `Answer.method` of every answer an official rule picked as the option nearest to the reply (a
 #: similarity score) rather than one the reply named; such answers also carry `Answer.fallback`
@@ -40,13 +40,24 @@ class Preset:
     benchmarks: ClassVar[tuple[str, ...]] = ()
 
     def applies(self, sample: Sample) -> bool:
-        """Whether this preset has a rule for the sample (its answer type, and its benchmark if restricted)."""
-        return sample.answer_type in self.value_names and (not self.benchmarks or sample.benchmark in self.benchmarks)
+        """Whether this preset has a rule for the sample (its answer type, and its benchmark if restricted); never
+        for a sample whose gold is not released (`types.GOLD_HIDDEN`: MMMU test)."""
+        return (sample.answer_type in self.value_names and (not self.benchmarks or sample.benchmark in self.benchmarks)
+                and not sample.metadata.get(GOLD_HIDDEN))
+
+    def group_of(self, sample: Sample) -> AnswerType:
+        """The answer-type row (closed / open / multiple choice) the official script reports the sample in:
+        the dataset's answer type, unless the script decides it another way (MultiMedEval and MedEvalKit
+        call a question closed when its gold is yes/no). medprobe.metrics.regroup forms the rows from it."""
+        return sample.answer_type
 
     def score(self, sample: Sample, text: str | None, finish_reason: str | None = None,
               reasoning: str | None = None) -> Score:
         """Score one model output: the answer after its reasoning chain (inline in `text`, or given apart in
         `reasoning`, the server's field). `text` is None when generation failed (the runner records the error)."""
+        if sample.metadata.get(GOLD_HIDDEN):  # a placeholder gold ("?"): scoring against it would say "wrong"
+            answer = Answer(value=None, parser="no_gold", valid=False, reason="no_gold")
+            return Score(outcome=Outcome.INVALID, value=0.0, preset=self.name, parser="no_gold", answer=answer)
         if reasoning is None and (text is None or not may_hold_chain(text)):
             return self.score_answer(sample, text)  # no chain (or a failed generation): the common, cheap path
         part = split(text, reasoning, finish_reason)

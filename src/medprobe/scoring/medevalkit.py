@@ -12,7 +12,14 @@ Reproduces alibaba-damo-academy/MedEvalKit (commit 9b12e3b): `utils/VQA_RAD/VQA_
   and ".", correct iff exactly one of the substrings "yes"/"no" occurs and the gold is a
   substring ("not", "normal", "none" count as "no"; "yes, no doubt" is wrong). Open: exact match of
   `parse_response(response)` with the gold; the text after "answer:" keeps its leading space, so
-  "Answer: liver" is wrong against "liver".
+  "Answer: liver" is wrong against "liver". The rows are grouped as `cal_metrics` counts "close" and
+  "open" (`group_of`): by the gold here, by the answer type for SLAKE; the dataset's own grouping
+  follows as `dataset_answer_type=...` rows when it differs.
+* An open answer that is empty, whitespace or a run of periods once extracted ("", " ", ".",
+  "Answer:") crashes the official open judge (`judge_open_end_vqa`: rouge raises "Hypothesis is
+  empty.", or `calculate_f1` returns a bare 0 that cannot be unpacked), so the official script gives
+  no number for a run holding one; medprobe scores it wrong (value 0), as its exact match would.
+  ("?" or "Answer: ." do not crash it.)
 * SLAKE (`sample.benchmark` contains "slake"): nothing is lowercased or stripped up front, closed
   vs open comes from the answer type, and the yes/no rule applies only when the raw gold is exactly
   "yes"/"no" (lowercase); other closed golds ("Yes", "Left") use `judge_close_end_vqa`: the
@@ -21,6 +28,10 @@ Reproduces alibaba-damo-academy/MedEvalKit (commit 9b12e3b): `utils/VQA_RAD/VQA_
   to the response (difflib ratio) -- the official nearest-option fallback, kept here on purpose
   and marked: method "nearest_option_fallback" and `Answer.fallback`, counted per row as `fallback`
   (it turns a reply such as "no" into some option, right by chance).
+* MedXpertQA (`sample.benchmark` contains "medxpertqa", `utils/MedXpertQA/MedXpertQA.py`): the
+  response is first cut to its `<answer>` tags' content (`extract(response, "answer")`), and the
+  choices are passed as "A. text", so an option's bare text never matches it exactly: a reply that
+  names an option only by its text is scored by the similarity fallback (marked as above).
 
 Generation failures (text None) are INVALID with value 0; everything else is CORRECT or WRONG.
 """
@@ -31,6 +42,7 @@ import difflib
 from functools import lru_cache
 from typing import ClassVar
 
+from medprobe.letters import LETTERS
 from medprobe.scoring._base import NEAREST_OPTION, Preset
 from medprobe.types import Answer, AnswerType, Outcome, Sample, Score
 
@@ -132,8 +144,14 @@ def _result(correct: bool, value: str, method: str) -> Score:
     )
 
 
+def _flow(benchmark: str) -> str:
+    """Which of MedEvalKit's `cal_metrics` scores the benchmark: SLAKE's and MedXpertQA's differ from the rest."""
+    name = benchmark.lower()
+    return "slake" if "slake" in name else "medxpertqa" if "medxpertqa" in name else "vqa"
+
+
 @lru_cache(maxsize=8192)
-def _score(kind: AnswerType, gold: str, options: tuple[str, ...], slake: bool, text: str | None) -> Score:
+def _score(kind: AnswerType, gold: str, options: tuple[str, ...], flow: str, text: str | None) -> Score:
     if text is None:
         answer = Answer(value=None, parser=PARSER, valid=False, reason="error")
         return Score(outcome=Outcome.INVALID, value=0.0, preset=NAME, parser=PARSER, answer=answer)
@@ -146,12 +164,16 @@ def _score(kind: AnswerType, gold: str, options: tuple[str, ...], slake: bool, t
         answer = Answer(value=None, parser=PARSER, valid=False, reason="over_26_options")
         return Score(outcome=Outcome.INVALID, value=0.0, preset=NAME, parser=PARSER, answer=answer)
     if kind is AnswerType.MULTIPLE_CHOICE:
-        correct, value, method = judge_multi_choice(list(options), gold, text)
+        choices, response = list(options), text
+        if flow == "medxpertqa":  # MedXpertQA.py: choices f"{option}. {label}"; cal_metrics extracts first
+            choices = [f"{LETTERS[i]}. {option}" for i, option in enumerate(options)]
+            response = extract_tag(text, "answer")
+        correct, value, method = judge_multi_choice(choices, gold, response)
         return _result(correct, value.upper() if len(value) == 1 else value, method)
     response = extract_boxed_content(text)  # cal_metrics: boxed content, else <answer> content
     if response == "None":
         response = extract_tag(text, "answer") if "<answer>" in text else text
-    if slake:  # SLAKE.py cal_metrics: raw gold, answer_type decides open vs closed
+    if flow == "slake":  # SLAKE.py cal_metrics: raw gold, answer_type decides open vs closed
         if kind is AnswerType.OPEN:
             return _result(judge_open_end_vqa(gold, response), response, "open_exact")
         if gold in ("yes", "no"):
@@ -169,8 +191,15 @@ class MedEvalKit(Preset):
         "MedEvalKit rules: closed correct if exactly one of 'yes'/'no' is a substring and the gold is a "
         "substring; open exact match after answer extraction; multiple choice with similarity fallback"
     )
-    reproduces: ClassVar[str] = "alibaba-damo-academy/MedEvalKit utils/{VQA_RAD,PATH_VQA,SLAKE} cal_metrics (9b12e3b)"
+    reproduces: ClassVar[str] = ("alibaba-damo-academy/MedEvalKit utils/{VQA_RAD,PATH_VQA,SLAKE,MedXpertQA} "
+                                 "cal_metrics (9b12e3b)")
+
+    def group_of(self, sample: Sample) -> AnswerType:
+        # VQA_RAD.py / PATH_VQA.py count a question in "close" iff `answer.lower().strip() in ["yes","no"]`;
+        # SLAKE.py by its answer_type
+        if sample.answer_type is AnswerType.MULTIPLE_CHOICE or _flow(sample.benchmark) == "slake":
+            return sample.answer_type
+        return AnswerType.CLOSED if sample.answer.lower().strip() in ("yes", "no") else AnswerType.OPEN
 
     def score_answer(self, sample: Sample, text: str | None) -> Score:
-        slake = "slake" in sample.benchmark.lower()
-        return _score(sample.answer_type, sample.answer, sample.options, slake, text)
+        return _score(sample.answer_type, sample.answer, sample.options, _flow(sample.benchmark), text)

@@ -8,7 +8,10 @@ choice, with `utils.py::clean_str` (= VQA-v2 normalisation + comma deletion, `no
   count once; recall = |pred & gold| / |gold|.
 * Closed vs open is decided by the cleaned gold (`if clean_correct in ["yes", "no"]`), not by the
   dataset's answer type: a VQA-RAD "closed" question with gold "MRI" is scored as open here
-  (`Answer.method` says which rule applied: "closed_recall>=0.4" or "open_recall>=0.75").
+  (`Answer.method` says which rule applied: "closed_recall>=0.4" or "open_recall>=0.75"). The rows
+  are grouped the same way (`group_of`): the "closed" row is closedQuestionsAccuracy over every
+  yes/no gold, "open" is openQuestionsAccuracy over the rest; the dataset's own grouping follows as
+  `dataset_answer_type=closed` / `=open` rows when it differs.
 * Closed: a gold "no" also accepts "not" (gold tokens {no, not}); correct if recall >= 0.4, so
   one of "no"/"not" suffices, and a prediction holding both "yes" and "no" is right either way.
 * Open: correct ("openQuestionsAccuracy") if recall >= 0.75; `extra["recall"]` is the recall
@@ -69,8 +72,13 @@ def _option_counts(options: tuple[str, ...]) -> tuple[Counter[str], ...]:
 
 
 @lru_cache(maxsize=8192)
+def _clean_gold(gold: str) -> str:
+    return normalize_word(gold.lower().strip())  # get_correct_answer: answer.lower().strip(), then clean_str
+
+
+@lru_cache(maxsize=8192)
 def _vqa(gold: str, text: str) -> Score:
-    gold = normalize_word(gold.lower().strip())  # get_correct_answer: answer.lower().strip()
+    gold = _clean_gold(gold)
     pred = normalize_word(text)
     gold_tokens, pred_tokens = set(gold.split()), set(pred.split())
     shared = len(pred_tokens & gold_tokens)
@@ -126,6 +134,13 @@ class MultiMedEval(Preset):
         "open correct if recall >= 0.75; multiple choice = option with highest BLEU-1"
     )
     reproduces: ClassVar[str] = "corentin-ryr/MultiMedEval multimedeval/task_families.py VQA.evaluate, qa.py (d9ac283)"
+
+    def group_of(self, sample: Sample) -> AnswerType:
+        # VQA.evaluate: `closed_questions.append(clean_correct in ["yes", "no"])` decides both the rule and
+        # which of closedQuestionsAccuracy / openQuestionsAccuracy the question counts in
+        if sample.answer_type is AnswerType.MULTIPLE_CHOICE:
+            return sample.answer_type
+        return AnswerType.CLOSED if _clean_gold(sample.answer) in ("yes", "no") else AnswerType.OPEN
 
     def score_answer(self, sample: Sample, text: str | None) -> Score:
         if text is None:

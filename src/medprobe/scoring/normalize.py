@@ -95,15 +95,13 @@ def process_digit_article(text: str) -> str:
     return " ".join(filter(None, map(_WORD_MAP.get, words, words)))
 
 
-@lru_cache(maxsize=8192)
-def normalize_vqa(text: str) -> str:
+def _normalize_vqa(text: str) -> str:
     """The official VQA-v2 answer normalisation, as vqaEval.py applies it to a predicted answer."""
     text = text.replace("\n", " ").replace("\t", " ").strip()
     return process_digit_article(process_punctuation(text))
 
 
-@lru_cache(maxsize=8192)
-def normalize_word(text: str) -> str:
+def _normalize_word(text: str) -> str:
     """LLaVA-Med `normalize_word` / MultiMedEval `clean_str`: VQA-v2 steps, then delete commas.
 
     Unlike `normalize_vqa` there is no newline replacement and no strip before the punctuation
@@ -111,6 +109,12 @@ def normalize_word(text: str) -> str:
     comma deletion is kept for fidelity; it is a no-op, as "," is already a punctuation mark.
     """
     return process_digit_article(process_punctuation(text.lower())).replace(",", "")
+
+
+# Cached for golds, which repeat. A preset's own scoring function is cached by the reply already, so it
+# normalises the reply with the uncached `_normalize_*`: a second cache would only add a miss per unique reply.
+normalize_vqa = lru_cache(maxsize=8192)(_normalize_vqa)
+normalize_word = lru_cache(maxsize=8192)(_normalize_word)
 
 
 def tokens(text: str) -> list[str]:

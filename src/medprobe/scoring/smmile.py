@@ -14,6 +14,19 @@ official number) and the invalid rate shows it. Rows imported from a published M
 without the dataset have no option texts: the option-text rule is then skipped, and a gold that
 is option text (`--gold-field true_answer` with `--prediction-field generated_answer`) is
 compared with the selected option's text as the CSV stores it.
+
+`smmile-mcqa-open` reproduces the `extract_mcqa_answer` of the open-model scripts
+(inference_qwen.py, inference_llava_mcqa.py, inference_llavamed_mcqa.py,
+inference_llama33textonly_mcqa.py; one function, four copies), which those scripts run on decoded
+text that may hold the chat transcript: the reply is first cut to what follows the last "assistant"
+marker ("ASSISTANT:", "Assistant:", "assistant:" or the same with a space) and before the first
+"user" marker found (tried in the order "USER:", "User:", "user:", "USER ", "User ", "user "), and
+the option-text rule runs only when an assistant marker was found. So a reply that names its
+option only by text ("Psoriasis") fails extraction (invalid) unless it holds such a marker, and a
+reply that goes on to a "User:" turn is scored on the part before it. medprobe applies the function
+to the stored reply, exactly as inference_llama33textonly_mcqa.py does with its Ollama reply (its
+follow-up question after a failure, a second model call, is not reproduced); the Hugging Face
+scripts also retry on the decoded prompt + reply, whose template markers medprobe never sees.
 """
 
 from __future__ import annotations
@@ -51,8 +64,34 @@ _EMPHASIS = re.compile(r"[*_](([A-Z])[*_])", re.I)
 _ANY_CAPITAL = re.compile(r"\b([A-Z])\b")
 
 
-def extract_letter(text: str, options: tuple[str, ...] = ()) -> tuple[str | None, str | None]:
-    """(letter, rule) as `extract_mcqa_answer` finds it, or (None, None) for EXTRACTION_FAILED."""
+_ASSISTANT_MARKERS = ("ASSISTANT:", "Assistant:", "assistant:", "ASSISTANT ", "Assistant ", "assistant ")
+_USER_MARKERS = ("USER:", "User:", "user:", "USER ", "User ", "user ")
+
+
+def assistant_turn(text: str) -> str | None:
+    """The open-model scripts' cut: the text after the last assistant marker, up to the first user marker
+    found (markers tried in list order, not by position), stripped; None when no assistant marker occurs."""
+    start, marker = -1, ""
+    for m in _ASSISTANT_MARKERS:
+        if (pos := text.rfind(m)) > start:
+            start, marker = pos, m
+    if start == -1:
+        return None
+    turn = text[start + len(marker):].strip()
+    for m in _USER_MARKERS:
+        if (end := turn.find(m)) != -1:
+            return turn[:end].strip()
+    return turn
+
+
+def extract_letter(text: str, options: tuple[str, ...] = (), open_model: bool = False) -> tuple[str | None, str | None]:
+    """(letter, rule) as `extract_mcqa_answer` finds it, or (None, None) for EXTRACTION_FAILED.
+    `open_model`: the open-model scripts' variant (cut at the assistant/user markers; option text only
+    after an assistant marker)."""
+    turn = assistant_turn(text) if open_model else None
+    if open_model:
+        text = text if turn is None else turn
+        options = options if turn else ()  # `if last_assistant_text:` guards the option-text rule
     tag = _TAG.search(text)
     if tag:
         inner = (tag.group(1) if tag.group(1) is not None else tag.group(2) or "").strip()
@@ -96,12 +135,15 @@ class SmmileMCQA(Preset):
     name: ClassVar[str] = "smmile-mcqa"
     description: ClassVar[str] = ("SMMILE multiple choice: <answer> tag, then letter patterns, then option text; "
                                   "extraction failures and letters outside the options are invalid (scored 0)")
-    reproduces: ClassVar[str] = "eth-medical-ai-lab/smmile inference_*.py extract_mcqa_answer"
+    reproduces: ClassVar[str] = ("eth-medical-ai-lab/smmile inference_openai.py, inference_anthropic.py "
+                                 "extract_mcqa_answer (the API-model scripts)")
     value_names: ClassVar[dict[AnswerType, str]] = {AnswerType.MULTIPLE_CHOICE: "accuracy"}
     benchmarks: ClassVar[tuple[str, ...]] = BENCHMARKS
+    parser: ClassVar[str] = "smmile_extract"
+    open_model: ClassVar[bool] = False
 
     def score_answer(self, sample: Sample, text: str | None) -> Score:
-        parser = "smmile_extract"
+        parser = self.parser
         if text is None:
             return _result(self.name, Answer(value=None, parser=parser, valid=False, reason="error"), False)
         gold = sample.answer.strip()
@@ -112,7 +154,7 @@ class SmmileMCQA(Preset):
                             reason="extraction_failed" if failed else None)
             # raw equality: a problem can hold answers differing only by a trailing space ('artifact ')
             return _result(self.name, answer, not failed and text == sample.answer)
-        letter, rule = extract_letter(text, sample.options)
+        letter, rule = extract_letter(text, sample.options, self.open_model)
         if letter is None:
             answer = Answer(value=None, parser=parser, valid=False, reason="extraction_failed")
         elif sample.options and letter not in LETTERS[: len(sample.options)]:
@@ -120,3 +162,14 @@ class SmmileMCQA(Preset):
         else:
             answer = Answer(value=letter, parser=parser, method=rule)
         return _result(self.name, answer, answer.valid and letter == gold.upper())
+
+
+class SmmileMCQAOpen(SmmileMCQA):
+    name: ClassVar[str] = "smmile-mcqa-open"
+    description: ClassVar[str] = ("SMMILE multiple choice as the open-model scripts extract it: the reply cut after "
+                                  "the last 'assistant' marker and before a 'user' one; option text only after an "
+                                  "'assistant' marker; failures invalid (scored 0)")
+    reproduces: ClassVar[str] = ("eth-medical-ai-lab/smmile inference_qwen.py, inference_llava_mcqa.py, "
+                                 "inference_llavamed_mcqa.py, inference_llama33textonly_mcqa.py extract_mcqa_answer")
+    parser: ClassVar[str] = "smmile_extract_open"
+    open_model: ClassVar[bool] = True

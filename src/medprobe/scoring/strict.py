@@ -16,47 +16,77 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import ClassVar
 
+from medprobe.construct import score as _built
 from medprobe.parsing import normalize_open, parse_letter, parse_open, parse_yes_no, yes_no_value
 from medprobe.scoring._base import Preset
-from medprobe.scoring.normalize import normalize_vqa, token_f1
+from medprobe.scoring.normalize import _normalize_vqa, normalize_vqa, token_f1
 from medprobe.types import Answer, AnswerType, Outcome, Sample, Score
 
 NAME = "strict"
-_PARSER_OF = {AnswerType.CLOSED: "yes_no", AnswerType.OPEN: "open", AnswerType.MULTIPLE_CHOICE: "letter"}
+# The scoring functions below are cached by the reply, so they call the parsers' uncached functions:
+# a second cache would only add a miss per unique reply (bench/scoring.py).
+_yes_no, _letter, _open_answer = parse_yes_no.__wrapped__, parse_letter.__wrapped__, parse_open.__wrapped__
 
 
 def _result(outcome: Outcome, value: float, answer: Answer, extra: dict[str, float] | None = None) -> Score:
     if extra is None and answer.parser == "open":
         extra = {"token_f1": 0.0}  # every open score carries the open metric's key
-    return Score(outcome=outcome, value=value, preset=NAME, parser=answer.parser, answer=answer, extra=extra or {})
+    return _built(outcome, value, NAME, answer.parser, answer, extra or {})
 
 
-def _compare(answer: Answer, correct: bool, extra: dict[str, float] | None = None) -> Score:
+@lru_cache(maxsize=2048)
+def _verdict(answer: Answer, correct: bool) -> Score:
+    """The score of a yes/no or letter answer (or an invalid one): few distinct ones, each built once."""
     if not answer.valid:
-        return _result(Outcome.INVALID, 0.0, answer, extra)
-    return _result(Outcome.CORRECT if correct else Outcome.WRONG, 1.0 if correct else 0.0, answer, extra)
+        return _result(Outcome.INVALID, 0.0, answer)
+    return _result(Outcome.CORRECT if correct else Outcome.WRONG, 1.0 if correct else 0.0, answer)
+
+
+@lru_cache(maxsize=64)
+def _failed(parser: str) -> Score:
+    return _result(Outcome.INVALID, 0.0, Answer(value=None, parser=parser, valid=False, reason="error"))
+
+
+# One function per answer type, each pure in its arguments (Score is immutable) and cached, so repeated
+# outputs like "Yes" cost one lookup.
+@lru_cache(maxsize=8192)
+def _closed(gold: str, text: str | None) -> Score:
+    gold_yes_no = yes_no_value(gold)
+    if gold_yes_no is None:
+        return _open_score(gold, text)  # closed question with a non-yes/no gold: scored as open
+    if text is None:
+        return _failed("yes_no")
+    answer = _yes_no(text)
+    return _verdict(answer, answer.value == gold_yes_no)
 
 
 @lru_cache(maxsize=8192)
-def _score(kind: AnswerType, gold: str, n_options: int, text: str | None) -> Score:
-    """Pure in its arguments (Score is immutable), so repeated outputs like "Yes" cost one lookup."""
-    gold_yes_no = yes_no_value(gold) if kind is AnswerType.CLOSED else None
-    if kind is AnswerType.CLOSED and gold_yes_no is None:
-        kind = AnswerType.OPEN  # closed question with a non-yes/no gold: scored as open
+def _choice(gold: str, n_options: int, text: str | None) -> Score:
     if text is None:
-        return _result(Outcome.INVALID, 0.0, Answer(value=None, parser=_PARSER_OF[kind], valid=False, reason="error"))
-    if kind is AnswerType.MULTIPLE_CHOICE:
-        # With no option texts stored, any letter A-Z is allowed (the gold letter is still required).
-        answer = parse_letter(text, n_options or 26)
-        return _compare(answer, answer.value == gold.strip(" .()[]").upper())
-    if kind is AnswerType.CLOSED:
-        answer = parse_yes_no(text)
-        return _compare(answer, answer.value == gold_yes_no)
-    answer = parse_open(text)
+        return _failed("letter")
+    # With no option texts stored, any letter A-Z is allowed (the gold letter is still required).
+    answer = _letter(text, n_options or 26)
+    return _verdict(answer, answer.value == gold.strip(" .()[]").upper())
+
+
+@lru_cache(maxsize=1024)
+def _open_gold(gold: str) -> str:
+    return normalize_vqa(normalize_open(gold))
+
+
+def _open_score(gold: str, text: str | None) -> Score:
+    if text is None:
+        return _failed("open")
+    answer = _open_answer(text)
     if not answer.valid:
-        return _result(Outcome.INVALID, 0.0, answer)
-    pred, gold = normalize_vqa(answer.value), normalize_vqa(normalize_open(gold))
-    return _compare(answer, pred == gold, {"token_f1": token_f1(pred, gold)})
+        return _verdict(answer, False)
+    pred, gold = _normalize_vqa(answer.value), _open_gold(gold)
+    correct = pred == gold
+    return _result(Outcome.CORRECT if correct else Outcome.WRONG, 1.0 if correct else 0.0, answer,
+                   {"token_f1": token_f1(pred, gold)})
+
+
+_open = lru_cache(maxsize=8192)(_open_score)
 
 
 class Strict(Preset):
@@ -68,4 +98,9 @@ class Strict(Preset):
     reproduces: ClassVar[str] = "medprobe (no external script)"
 
     def score_answer(self, sample: Sample, text: str | None) -> Score:
-        return _score(sample.answer_type, sample.answer, len(sample.options), text)
+        kind = sample.answer_type
+        if kind is AnswerType.CLOSED:
+            return _closed(sample.answer, text)
+        if kind is AnswerType.MULTIPLE_CHOICE:
+            return _choice(sample.answer, len(sample.options), text)
+        return _open(sample.answer, text)

@@ -30,9 +30,9 @@ ERROR, NOT_APPLICABLE, ABSENT = "e", "-", "x"
 #: a variant's stored reply is cut to this many characters in the page (the parent's is shown whole)
 VARIANT_TEXT = 400
 SEARCH_TEXT = 300
-#: variant facts shown beside a variant (the rest of a variant tag's detail stays in records.sqlite)
-_DETAIL = frozenset({"corruption", "severity", "rotation", "twin_group", "option", "substituted", "mismatch_from",
-                     "mismatch_same_group", "shots", "temperature", "template"})  # fmt: skip
+#: variant facts shown beside a variant; the variant's name already says its corruption, severity or rotation,
+#: and the rest of a tag's detail stays in records.sqlite
+_DETAIL = frozenset({"substituted", "mismatch_from", "temperature", "template"})
 
 
 @dataclass
@@ -79,8 +79,9 @@ def _generation(record: Record, presets: Sequence[str]) -> tuple[dict, str]:
     out: dict = {"s": parsed}
     if gen is not None:
         part = split_generation(gen)
-        out.update(text=gen.text, chain=part.reasoning, answer=part.answer if part.reasoning else None,
-                   finish=gen.finish_reason, trunc=gen.truncated_from)  # fmt: skip
+        fields = {"text": gen.text, "chain": part.reasoning, "answer": part.answer if part.reasoning else None,
+                  "finish": gen.finish_reason, "trunc": gen.truncated_from}
+        out.update((k, v) for k, v in fields.items() if v is not None)  # 200,000 variants: every byte counts
         if len(record.generations) > 1:
             out["turns"] = [g.text for g in record.generations[:-1]]
     if record.error:
@@ -91,10 +92,11 @@ def _generation(record: Record, presets: Sequence[str]) -> tuple[dict, str]:
 
 
 def _images(sample: Sample, run: RunData, thumbs: Thumbnails, side: int | None = None) -> list:
+    """[digest, why it cannot be shown, name] per image (variants are named by their variant instead)."""
     out = []
     for ref in sample.images:
         digest, why = thumbs.add(ref, run.dir, side) if side else thumbs.add(ref, run.dir)
-        out.append([digest, why, ref.describe()])
+        out.append([digest, why, "" if side else ref.describe()])
     return out
 
 
@@ -102,8 +104,10 @@ def _variant_sample(v: Sample, parent: Sample, run: RunData, thumbs: Thumbnails)
     tag = variant_tag(v)
     assert tag is not None
     _, probe, name, detail = tag
-    out: dict = {"probe": probe, "variant": name,
-                 "detail": {k: x for k, x in detail.items() if k not in ("parent_id", "probe", "variant") and k in _DETAIL}}
+    out: dict = {"probe": probe, "variant": name}
+    shown = {k: x for k, x in detail.items() if k in _DETAIL}
+    if shown:
+        out["detail"] = shown
     if v.question != parent.question:
         out["q"] = v.question
     if v.options != parent.options:
@@ -112,8 +116,7 @@ def _variant_sample(v: Sample, parent: Sample, run: RunData, thumbs: Thumbnails)
         out["gold"] = v.answer
     if v.history:
         out["shots"] = len([m for m in v.history if m.role == "user"])
-    same_images = [r.model_dump() for r in v.images] == [r.model_dump() for r in parent.images]
-    out["img"] = "same" if same_images else _images(v, run, thumbs, SMALL)
+    out["img"] = "same" if v.images == parent.images else _images(v, run, thumbs, SMALL)
     return out
 
 
@@ -129,6 +132,8 @@ def _variant_answer(record: Record, preset: str, parent_code: str) -> tuple[list
         text = text if len(text) <= VARIANT_TEXT else text[:VARIANT_TEXT] + "…"
     value = s.answer.value if s is not None else None
     method = (s.answer.method or s.answer.reason or "") if s is not None else ""
+    if text is not None and value is not None and text.strip(" .!").lower() == value.lower():
+        text = None  # the reply is its parsed answer ("Yes." -> yes): not stored twice
     changed = code in "cwi" and parent_code in "cwi" and code != parent_code
     return [code, value, method, text, record.error], changed
 

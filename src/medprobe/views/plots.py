@@ -56,7 +56,7 @@ def reliability(figs: Sequence[RunFigures]):
     if not runs:
         return None
     cols = len(runs)
-    fig = _figure(figsize=(min(WIDTH, 3.4 * cols), 4.2))
+    fig = _figure(figsize=(min(WIDTH, 2.3 + 2.3 * cols), 4.2))
     axes = fig.subplots(2, cols, squeeze=False, gridspec_kw={"height_ratios": [3, 1.1]}, sharex=True)
     for col, (i, f) in enumerate(runs):
         r = f.reliability
@@ -134,7 +134,7 @@ def corruption(figs: Sequence[RunFigures]):
             ax.errorbar([x + shift for x in xs], [100 * y for y in ys], yerr=err, color=color(i), marker="o", ms=3.5,
                         lw=1.3, capsize=2, label=_short(f.label, 30))  # fmt: skip
         ax.set_title(name.replace("_", " "))
-        ax.set_xticks(range(0, 6))
+        ax.set_xticks(range(6))
         ax.set_xticklabels(["clean", "1", "2", "3", "4", "5"])
         ax.set_ylim(0, 100)
         if k % cols == 0:

@@ -4,7 +4,7 @@ image content hash (a benchmark asks many questions about one image; probe varia
 DICOM and NIfTI sources are shown after windowing, exactly as sent (medprobe.imaging renders them). An
 image behind an http(s) URL is never fetched: the report makes no network request, so it says so
 instead. Files are named by content hash and side, so writing a report again into the same folder
-reuses the thumbnails already there; missing ones are made in parallel processes.
+reuses the thumbnails already there; missing ones are made in worker processes when there are many.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from __future__ import annotations
 import io
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 from medprobe import imaging
@@ -36,22 +34,23 @@ class Thumbnails:
         self.out = out
         self.allow = allow_outside_root
         self._wanted: dict[str, tuple[ImageRef, int]] = {}  # digest -> (ref, side)
-        self._digests: dict[tuple, tuple[str | None, str | None]] = {}
+        self._digests: dict[tuple, tuple[str | None, str | None, ImageRef]] = {}
         self.failed: dict[str, str] = {}
         self.made = 0
         self.reused = 0
 
     def add(self, ref: ImageRef, run_dir: Path, side: int = SIDE) -> tuple[str | None, str | None]:
         """(the thumbnail's digest, None) or (None, why it cannot be shown). Call `name(digest)` after `write`."""
-        ref = _located(ref, run_dir)
-        key = (ref.path, ref.root, ref.url, None if ref.data is None else hash(ref.data), ref.view)
-        if key not in self._digests:
-            self._digests[key] = self._digest(ref)
-        digest, why = self._digests[key]
+        key = (ref.path, ref.root, ref.url, None if ref.data is None else hash(ref.data), ref.view, run_dir)
+        found = self._digests.get(key)
+        if found is None:  # each image is located and hashed once, however many samples show it
+            located = _located(ref, run_dir)
+            found = self._digests[key] = (*self._digest(located), located)
+        digest, why, located = found
         if digest is not None:
             known = self._wanted.get(digest)
             if known is None or known[1] < side:
-                self._wanted[digest] = (ref, side)
+                self._wanted[digest] = (located, side)
         return digest, why
 
     def _digest(self, ref: ImageRef) -> tuple[str | None, str | None]:
@@ -73,7 +72,8 @@ class Thumbnails:
     def reason(self, digest: str) -> str | None:
         return self.failed.get(digest)
 
-    def write(self, workers: int | None = None) -> None:
+    def write(self, pool=None) -> None:
+        """Make every thumbnail not already in the folder, in `pool` (a process pool) when there are many."""
         folder = self.out / FOLDER
         folder.mkdir(parents=True, exist_ok=True)
         todo = []
@@ -83,12 +83,8 @@ class Thumbnails:
                 self.reused += 1
             else:
                 todo.append((digest, ref.model_dump_json(), str(dest), side, self.allow))
-        workers = workers or min(8, os.cpu_count() or 1)
-        if len(todo) >= PARALLEL_FROM and workers > 1:
-            # fork: workers inherit the loaded modules instead of importing them again
-            context = get_context("fork") if "fork" in _start_methods() else None
-            with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                results = list(pool.map(_make, todo, chunksize=max(1, len(todo) // (workers * 8))))
+        if pool is not None and len(todo) >= PARALLEL_FROM:
+            results = list(pool.map(_make, todo, chunksize=max(1, len(todo) // 64)))
         else:
             results = [_make(job) for job in todo]
         for digest, error in results:
@@ -96,12 +92,6 @@ class Thumbnails:
                 self.made += 1
             else:
                 self.failed[digest] = error
-
-
-def _start_methods() -> list[str]:
-    from multiprocessing import get_all_start_methods
-
-    return get_all_start_methods()
 
 
 def _located(ref: ImageRef, run_dir: Path) -> ImageRef:

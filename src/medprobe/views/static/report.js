@@ -187,7 +187,7 @@
     return box;
   }
 
-  function variants(s, d, j0) {
+  function variants(s, d) {
     var box = el("div", "variants");
     var byProbe = {};
     d.vars.forEach(function (v) { (byProbe[v.probe] = byProbe[v.probe] || []).push(v); });
@@ -201,7 +201,10 @@
         item.dataset.probe = v.probe;
         item.appendChild(el("div", "vname", v.variant));
         if (v.img === "same") item.appendChild(el("div", "sameimg", "same image"));
-        else item.appendChild(images(v.img, "small"));
+        else item.appendChild(images(v.img.map(function (im) { return [im[0], im[1], im[2] || v.probe + " " + v.variant]; }), "small"));
+        if (v.detail) Object.keys(v.detail).forEach(function (k) {
+          item.appendChild(el("div", "small muted", k.replace(/_/g, " ") + ": " + v.detail[k]));
+        });
         if (v.q) item.appendChild(el("div", "vq", v.q));
         if (v.opts) item.appendChild(el("div", "vq muted", v.opts.map(function (o, k) { return letter(k) + ". " + o; }).join("  ")));
         if (v.gold) item.appendChild(el("div", "small", "gold: " + v.gold));
@@ -216,9 +219,11 @@
             line.appendChild(el("span", "changed", "changed"));
             item.classList.add("is-changed");
           }
-          var txt = r[1] !== null && r[1] !== undefined ? r[1] : (r[4] || r[2] || "");
+          // the parsed answer; for an unreadable one the reply itself (the reason in the tooltip)
+          var parsed = r[1] !== null && r[1] !== undefined;
+          var txt = parsed ? r[1] : r[4] || (r[3] ? (r[3].length > 60 ? r[3].slice(0, 60) + "…" : r[3]) : r[2]);
           var c = el("code", "vans", txt);
-          if (r[3]) c.title = r[3];
+          c.title = (parsed ? "" : (r[2] || "invalid") + ": ") + (r[3] || "");
           line.appendChild(c);
           item.appendChild(line);
         });
