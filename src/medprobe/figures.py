@@ -24,8 +24,9 @@ from medprobe.manifest import Coverage, Manifest
 from medprobe.probes._base import ProbeMetric, ProbeResult
 from medprobe.reasoning import split_generation
 from medprobe.results import Results
+from medprobe.scoring._base import Preset
 from medprobe.store import RESULTS, read_records
-from medprobe.types import Frozen, Outcome, Record, Sample, Scalar
+from medprobe.types import Frozen, Outcome, Record, Sample, Scalar, Score
 
 #: calibration sources in order of preference (the trust card's order)
 CALIBRATION_SOURCES = ("logprob", "verbal", "agreement")
@@ -74,17 +75,16 @@ def load_run(run_dir: Path) -> RunData:
 
 
 def variant_tag(sample: Sample) -> tuple[str, str, str, dict[str, Scalar]] | None:
-    """(parent id, probe, variant, detail) of a probe variant, None for a clean sample. The one place that
-    knows where a variant's tag lives (`Sample.variant_of`; metadata in runs written before it existed)."""
-    tag = getattr(sample, "variant_of", None)
-    if tag is not None:
-        return tag.parent_id, tag.probe, tag.variant, dict(tag.detail)
-    return None  # user metadata named parent_id/probe is ordinary metadata (old runs are converted on read)
+    """(parent id, probe, variant, detail) of a probe variant, None for a clean sample (runs stored before
+    `Sample.variant_of` existed are migrated when read: medprobe.types)."""
+    tag = sample.variant_of
+    return None if tag is None else (tag.parent_id, tag.probe, tag.variant, dict(tag.detail))
 
 
-def score(preset: str, record: Record):
+def score(preset: str | Preset, record: Record) -> Score:
     """One record under one preset (the answer after any reasoning chain; a failed request is INVALID)."""
-    return scoring.get(preset).score_generation(record.sample, record.final)
+    rule = scoring.get(preset) if isinstance(preset, str) else preset
+    return rule.score_generation(record.sample, record.final)
 
 
 # ---------------------------------------------------------------- figure types

@@ -77,7 +77,8 @@ def health_lines(results: Results, manifest: Manifest) -> list[str]:
 def _sending_lines(manifest: Manifest) -> list[str]:
     """Tokens and cost (manifest.usage), and the concurrency the last execution ran at."""
     lines, usage, run = [], manifest.usage, manifest.last_execution
-    if usage is not None and (usage.stored.requests or usage.execution.requests):
+    # a backend that reports no usage at all (baselines, scripted, local) gets no line of zeros
+    if usage is not None and (usage.stored.with_usage or usage.execution.with_usage):
         cap = f" (--max-cost ${usage.max_cost_usd:.4f})" if usage.max_cost_usd is not None else ""
         lines.append(f"usage this execution: {usage.execution.line()}{cap}; stored in the run folder: "
                      f"{usage.stored.line()}")  # fmt: skip

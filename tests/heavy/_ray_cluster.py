@@ -18,6 +18,7 @@ node is stopped by its own process group (SIGTERM, then SIGKILL), which holds ev
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -40,10 +41,16 @@ class Cluster:
     nodes: list[subprocess.Popen] = field(default_factory=list)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_port(low: int = 0, high: int = 0) -> int:
+    """A free port: in [low, high) when given, else one the system picks (from its ephemeral range)."""
+    for _ in range(200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", random.randrange(low, high) if high else 0))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError(f"no free port in [{low}, {high})")
 
 
 def _start(args: list[str], env: dict[str, str], log: Path, timeout_s: float) -> subprocess.Popen:
@@ -95,7 +102,10 @@ def _stop(proc: subprocess.Popen, grace_s: float = 20.0) -> None:
 def loopback_cluster(cpus_per_node: int = 1, timeout_s: float = 240.0) -> Iterator[Cluster]:
     # a short temp folder: Ray's socket paths live under it and must stay under 108 characters
     temp = Path(tempfile.mkdtemp(prefix="mpray", dir="/tmp"))
-    port = _free_port()
+    # the head's port outside the system's ephemeral range, where every local Ray picks its own: a Ray
+    # session that ended in this process (or another) can still have a client retrying its old port,
+    # and it would report its driver (job 01000000, like ours) dead to our head, which then kills our actors
+    port = _free_port(20000, 30000)
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
     env |= {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
     cluster = Cluster(address=f"{HEAD_IP}:{port}", temp=temp)
@@ -113,4 +123,5 @@ def loopback_cluster(cpus_per_node: int = 1, timeout_s: float = 240.0) -> Iterat
     finally:
         for proc in reversed(cluster.nodes):  # the worker first, so the head sees it leave
             _stop(proc)
-        shutil.rmtree(temp, ignore_errors=True) if not os.environ.get("MPRAY_KEEP") else None
+        if not os.environ.get("MEDPROBE_KEEP_RAY_LOGS"):  # set it to read the nodes' logs after a failure
+            shutil.rmtree(temp, ignore_errors=True)

@@ -6,7 +6,9 @@ hold fails before anything is sent."""
 
 from __future__ import annotations
 
-import asyncio
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -26,6 +28,12 @@ def _run(model: str, out, extra=(), code: int = 0):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == code, result.output
     return result.output
+
+
+def read_manifest(out):
+    from medprobe.store import read_manifest as read
+
+    return read(out)
 
 
 def _answers(out) -> dict[str, tuple]:
@@ -55,17 +63,50 @@ def local_ray():
 @pytest.fixture(scope="module")
 def two_nodes():
     with loopback_cluster(cpus_per_node=1) as cluster:
-        yield cluster
+        yield cluster.address
 
 
-@pytest.fixture
-def on_cluster(two_nodes, monkeypatch):
-    """This process as a driver of the two-node cluster, not connected yet (--ray-address connects it)."""
-    if ray.is_initialized():
-        ray.shutdown()
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    yield two_nodes.address
-    ray.shutdown()
+def _python(*args: str, code: int = 0) -> str:
+    """Python in a process of its own, as medprobe runs on a cluster's head node: one `ray.init` per
+    process (a second Ray session in this test process, after local_ray's, loses its actors at once)."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == code, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def _cluster_run(folder, out, address: str, *extra: str, code: int = 0) -> str:
+    return _python("-c", "from medprobe.cli import main; main()", "run", "vqa-rad-demo", "--model",
+                   f"ray/hf/{folder}", "--out", str(out), "--max-tokens", "4", "-O", "batch_size=4", "-O", "device=cpu",
+                   "-O", "dtype=float32", "--ray-address", address, *extra, code=code)  # fmt: skip
+
+
+_PLACEMENT = """
+import asyncio, sys
+from medprobe.backends import BackendConfig, create
+backend = create(BackendConfig(provider="ray", model="hf/" + sys.argv[1], options={"actors": 2, "ray_address": sys.argv[2]}))
+print("nodes:", ",".join(sorted(asyncio.run(backend.start()))))
+asyncio.run(backend.aclose())
+"""
+
+
+def test_ray_on_a_two_node_cluster_joined_by_address(single, tiny_models, two_nodes, tmp_path):
+    folder = tiny_models["llava"]
+    _cluster_run(folder, tmp_path / "ray", two_nodes, "-O", "actors=2")
+    pooled = _answers(tmp_path / "ray")
+    assert pooled == single
+    _cluster_run(folder, tmp_path / "ray", two_nodes, "-O", "actors=2")
+    execution = read_manifest(tmp_path / "ray").last_execution
+    assert execution is not None and (execution.sent, execution.cached) == (0, len(pooled))  # resumed: nothing sent
+    # where the actors live: one per node (each node has the one CPU an actor reserves)
+    placement = _python("-c", _PLACEMENT, str(folder), two_nodes)
+    assert f"nodes: {HEAD_IP},{WORKER_IP}" in placement
+
+
+def test_a_pool_the_cluster_cannot_hold_fails_before_anything_is_sent(tiny_models, two_nodes, tmp_path):
+    out = _cluster_run(tiny_models["llava"], tmp_path / "ray", two_nodes, "-O", "actors=3", code=2)
+    assert "3 actors of 1 CPU" in out and "the cluster has 2" in out and "Lower -O actors" in out
+    assert not (tmp_path / "ray").exists()
 
 
 def test_ray_two_actors_match_single_process_and_resume(single, tiny_models, local_ray, tmp_path):
@@ -75,33 +116,6 @@ def test_ray_two_actors_match_single_process_and_resume(single, tiny_models, loc
     assert len(pooled) >= 15 and pooled == single
     again = _run(f"ray/hf/{folder}", tmp_path / "ray", ["-O", "actors=2"])
     assert f"cached {len(pooled)}" in again  # resumed from the store: no request sent
-
-
-def test_ray_on_a_two_node_cluster_joined_by_address(single, tiny_models, on_cluster, tmp_path):
-    from medprobe.backends import BackendConfig, create
-
-    folder = tiny_models["llava"]
-    args = ["--ray-address", on_cluster, "-O", "actors=2"]
-    _run(f"ray/hf/{folder}", tmp_path / "ray", args)
-    pooled = _answers(tmp_path / "ray")
-    assert pooled == single
-    assert {n["NodeManagerAddress"] for n in ray.nodes() if n["Alive"]} == {HEAD_IP, WORKER_IP}
-    again = _run(f"ray/hf/{folder}", tmp_path / "ray", args)
-    assert f"cached {len(pooled)}" in again
-    # where the actors live: one per node (each node has the one CPU an actor reserves)
-    backend = create(BackendConfig(provider="ray", model=f"hf/{folder}",
-                                   options={"actors": 2, "ray_address": on_cluster, "device": "cpu"}))  # fmt: skip
-    try:
-        assert sorted(asyncio.run(backend.start())) == [HEAD_IP, WORKER_IP]
-    finally:
-        asyncio.run(backend.aclose())
-
-
-def test_a_pool_the_cluster_cannot_hold_fails_before_anything_is_sent(tiny_models, on_cluster, tmp_path):
-    out = _run(f"ray/hf/{tiny_models['llava']}", tmp_path / "ray", ["--ray-address", on_cluster, "-O", "actors=3"],
-               code=2)  # fmt: skip
-    assert "3 actors of 1 CPU" in out and "the cluster has 2" in out and "Lower -O actors" in out
-    assert not (tmp_path / "ray").exists()
 
 
 def test_ray_rejects_other_hosted_providers_and_bad_options(tiny_models):

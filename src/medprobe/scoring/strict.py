@@ -34,12 +34,22 @@ def _result(outcome: Outcome, value: float, answer: Answer, extra: dict[str, flo
     return _built(outcome, value, NAME, answer.parser, answer, extra or {})
 
 
-@lru_cache(maxsize=2048)
+_VERDICTS: dict[tuple, Score] = {}
+
+
 def _verdict(answer: Answer, correct: bool) -> Score:
-    """The score of a yes/no or letter answer (or an invalid one): few distinct ones, each built once."""
-    if not answer.valid:
-        return _result(Outcome.INVALID, 0.0, answer)
-    return _result(Outcome.CORRECT if correct else Outcome.WRONG, 1.0 if correct else 0.0, answer)
+    """The score of a yes/no or letter answer (or an invalid one): few distinct ones, each built once (keyed
+    by the answer's fields: cheaper than hashing the model)."""
+    key = (answer.parser, answer.value, answer.method, answer.valid, answer.reason, correct)
+    score = _VERDICTS.get(key)
+    if score is None:
+        if not answer.valid:
+            score = _result(Outcome.INVALID, 0.0, answer)
+        else:
+            score = _result(Outcome.CORRECT if correct else Outcome.WRONG, 1.0 if correct else 0.0, answer)
+        if len(_VERDICTS) < 4096:  # bounded: the few parser rules times the letters of the largest option list
+            _VERDICTS[key] = score
+    return score
 
 
 @lru_cache(maxsize=64)
@@ -47,11 +57,14 @@ def _failed(parser: str) -> Score:
     return _result(Outcome.INVALID, 0.0, Answer(value=None, parser=parser, valid=False, reason="error"))
 
 
+_gold_yes_no = lru_cache(maxsize=1024)(yes_no_value)  # golds repeat
+
+
 # One function per answer type, each pure in its arguments (Score is immutable) and cached, so repeated
 # outputs like "Yes" cost one lookup.
 @lru_cache(maxsize=8192)
 def _closed(gold: str, text: str | None) -> Score:
-    gold_yes_no = yes_no_value(gold)
+    gold_yes_no = _gold_yes_no(gold)
     if gold_yes_no is None:
         return _open_score(gold, text)  # closed question with a non-yes/no gold: scored as open
     if text is None:
@@ -82,8 +95,8 @@ def _open_score(gold: str, text: str | None) -> Score:
         return _verdict(answer, False)
     pred, gold = _normalize_vqa(answer.value), _open_gold(gold)
     correct = pred == gold
-    return _result(Outcome.CORRECT if correct else Outcome.WRONG, 1.0 if correct else 0.0, answer,
-                   {"token_f1": token_f1(pred, gold)})
+    return _built(Outcome.CORRECT if correct else Outcome.WRONG, 1.0 if correct else 0.0, NAME, answer.parser, answer,
+                  {"token_f1": token_f1(pred, gold)})
 
 
 _open = lru_cache(maxsize=8192)(_open_score)

@@ -20,7 +20,8 @@ from medprobe import scoring
 from medprobe.figures import RunData, score, variant_tag
 from medprobe.metrics import SUBGROUP_KEYS
 from medprobe.reasoning import split_generation
-from medprobe.types import Outcome, Record, Sample
+from medprobe.scoring._base import Preset
+from medprobe.types import Outcome, Record, Sample, Score
 from medprobe.views.thumbs import SMALL, Thumbnails
 
 CHUNK = 100
@@ -53,29 +54,28 @@ class Section:
                 "probes": self.probes, "groups": self.groups, "chunk": CHUNK, "n": len(self.rows)}  # fmt: skip
 
 
-def _outcome(preset: str, record: Record | None) -> tuple[str, object]:
+def _outcome(rule: Preset, record: Record | None) -> tuple[str, Score | None]:
     """(code, Score or None) of a record under a preset."""
     if record is None:
         return ABSENT, None
-    rule = scoring.get(preset)
     if not rule.applies(record.sample):
         return NOT_APPLICABLE, None
     if not record.answered:
         return ERROR, None
-    s = score(preset, record)
+    s = score(rule, record)
     return CODES[s.outcome], s
 
 
-def _generation(record: Record, presets: Sequence[str]) -> tuple[dict, str]:
+def _generation(record: Record, rules: Sequence[tuple[str, Preset]]) -> tuple[dict, str]:
     """A run's answer to a clean sample (every turn, the chain apart, each preset's parse), and its outcome codes."""
     gen = record.final
     codes, parsed = [], {}
-    for p in presets:
-        code, s = _outcome(p, record)
+    for name, rule in rules:
+        code, s = _outcome(rule, record)
         codes.append(code)
         if s is not None:
             a = s.answer
-            parsed[p] = [code, a.value, a.method or "", a.parser, a.reason or "", round(s.value, 4)]
+            parsed[name] = [code, a.value, a.method or "", a.parser, a.reason or "", round(s.value, 4)]
     out: dict = {"s": parsed}
     if gen is not None:
         part = split_generation(gen)
@@ -100,9 +100,7 @@ def _images(sample: Sample, run: RunData, thumbs: Thumbnails, side: int | None =
     return out
 
 
-def _variant_sample(v: Sample, parent: Sample, run: RunData, thumbs: Thumbnails) -> dict:
-    tag = variant_tag(v)
-    assert tag is not None
+def _variant_sample(v: Sample, tag: tuple, parent: Sample, run: RunData, thumbs: Thumbnails) -> dict:
     _, probe, name, detail = tag
     out: dict = {"probe": probe, "variant": name}
     shown = {k: x for k, x in detail.items() if k in _DETAIL}
@@ -116,15 +114,22 @@ def _variant_sample(v: Sample, parent: Sample, run: RunData, thumbs: Thumbnails)
         out["gold"] = v.answer
     if v.history:
         out["shots"] = len([m for m in v.history if m.role == "user"])
-    out["img"] = "same" if v.images == parent.images else _images(v, run, thumbs, SMALL)
+    out["img"] = "same" if _same_images(v, parent) else _images(v, run, thumbs, SMALL)
     return out
 
 
 
-def _variant_answer(record: Record, preset: str, parent_code: str) -> tuple[list, bool]:
+def _same_images(a: Sample, b: Sample) -> bool:
+    # by reference fields: cheaper than comparing the models, and in-memory bytes compare by identity first
+    return len(a.images) == len(b.images) and all(
+        x is y or (x.path, x.root, x.url, x.view, x.data) == (y.path, y.root, y.url, y.view, y.data)
+        for x, y in zip(a.images, b.images))  # fmt: skip
+
+
+def _variant_answer(record: Record, rule: Preset, parent_code: str) -> tuple[list, bool]:
     """[outcome code, parsed value, rule, short text, error] of a variant, and whether its outcome differs
     from its parent's (a failed variant changes nothing: it has no answer)."""
-    code, s = _outcome(preset, record)
+    code, s = _outcome(rule, record)
     gen = record.final
     text = None
     if gen is not None and gen.text is not None:
@@ -143,8 +148,9 @@ def build(section_key: str, runs: Sequence[RunData], presets: Sequence[str], thu
     """Rows and details of every clean sample of `runs` (one benchmark), thumbnails registered in `thumbs`;
     `names`: what the page calls each run (default: its model label)."""
     clean: list[dict[str, Record]] = []
-    variants: list[dict[str, list[Record]]] = []
+    variants: list[dict[str, list[tuple[Record, tuple]]]] = []
     order: dict[str, None] = {}
+    probes: dict[str, None] = {}
     for run in runs:
         mine, kids = {}, {}
         for r in run.records:
@@ -153,14 +159,16 @@ def build(section_key: str, runs: Sequence[RunData], presets: Sequence[str], thu
                 mine[r.sample.id] = r
                 order.setdefault(r.sample.id)
             else:
-                kids.setdefault(tag[0], []).append(r)
+                kids.setdefault(tag[0], []).append((r, tag))
+                probes.setdefault(tag[1])
         clean.append(mine)
         variants.append(kids)
-    probes = list(dict.fromkeys(t[1] for run in runs for r in run.records if (t := variant_tag(r.sample))))
-    probe_preset = [run.manifest.default_preset for run in runs]
+    rules = [(p, scoring.get(p)) for p in presets]
+    probe_rules = [scoring.get(run.manifest.default_preset) for run in runs]
+    probe_bits = {p: 1 << i for i, p in enumerate(probes)}
     groups: dict[str, int] = {}
-    sec = Section(key=section_key, runs=list(names or [r.label for r in runs]), presets=list(presets), probe_preset=probe_preset,
-                  probes=probes, groups=[])  # fmt: skip
+    sec = Section(key=section_key, runs=list(names or [r.label for r in runs]), presets=list(presets),
+                  probe_preset=[run.manifest.default_preset for run in runs], probes=list(probes), groups=[])  # fmt: skip
     for sid in order:
         k, record = next((k, c[sid]) for k, c in enumerate(clean) if sid in c)
         sample = record.sample
@@ -179,20 +187,20 @@ def build(section_key: str, runs: Sequence[RunData], presets: Sequence[str], thu
                 codes.append(ABSENT * len(presets))
                 changed.append(0)
                 continue
-            answer, code = _generation(rec, presets)
+            answer, code = _generation(rec, rules)
             answers.append(answer)
             codes.append(code)
             search.append((answer.get("text") or "")[:SEARCH_TEXT])
-            parent_code, _ = _outcome(probe_preset[j], rec)
+            parent_code, _ = _outcome(probe_rules[j], rec)
             mask = 0
-            for v in variants[j].get(sid, ()):
+            for v, tag in variants[j].get(sid, ()):
                 entry = variant_rows.get(v.sample.id)
                 if entry is None:
-                    entry = variant_rows[v.sample.id] = _variant_sample(v.sample, sample, run, thumbs)
+                    entry = variant_rows[v.sample.id] = _variant_sample(v.sample, tag, sample, run, thumbs)
                     entry["runs"] = [None] * len(runs)
-                entry["runs"][j], flipped = _variant_answer(v, probe_preset[j], parent_code)
+                entry["runs"][j], flipped = _variant_answer(v, probe_rules[j], parent_code)
                 if flipped:
-                    mask |= 1 << probes.index(entry["probe"])
+                    mask |= probe_bits[tag[1]]
             changed.append(mask)
         detail["runs"] = answers
         detail["vars"] = list(variant_rows.values())

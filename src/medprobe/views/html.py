@@ -76,6 +76,7 @@ class ReportSummary(Frozen):
     thumbnails_made: int
     thumbnails_reused: int = Field(description="already in DIR/thumbs from an earlier write")
     seconds: float
+    timings: dict[str, float] = Field(default_factory=dict, description="seconds per step of the write")
 
 
 @dataclass
@@ -259,7 +260,9 @@ def _no_gc():
 
 def _write(run_dirs: Sequence[Path], out: Path, preset: str | None, allow_outside_root: bool, workers: int | None,
            start: float) -> ReportSummary:  # fmt: skip
+    clock = _Clock(start)
     runs = [load_run(Path(d)) for d in run_dirs]
+    clock.lap("read runs")
     _prepare(out)
     thumbs = Thumbnails(out, allow_outside_root)
     views, data, drawing = [], [], []
@@ -270,6 +273,7 @@ def _write(run_dirs: Sequence[Path], out: Path, preset: str | None, allow_outsid
             figs = [run_figures(r, preset) for r in group]
             pairs = paired_figures(group, preset) if len(group) > 1 else []
             found = [v for f in figs for v in verdicts.for_run(f)] + verdicts.for_pairs(pairs)
+            clock.lap("figures and verdicts")
             names = short_names(figs)
             # plot legends use the short names
             named = [f.model_copy(update={"label": n}) for f, n in zip(figs, names)]
@@ -280,20 +284,40 @@ def _write(run_dirs: Sequence[Path], out: Path, preset: str | None, allow_outsid
                                      verdicts=found, pairs=pairs, plots=[], names=names,
                                      probe_rows=probe_rows([f.probes for f in figs]), presets=_presets(group)))  # fmt: skip
             data.append(browser.build(key, group, views[-1].presets, thumbs, names))
+            clock.lap("sample browser")
         thumbs.write(pool)
-        for view, sec, plotted in zip(views, data, drawing):
+        clock.lap("thumbnails")
+        for view, sec in zip(views, data):
             browser.resolve_thumbnails(sec, thumbs)
             view.data = browser.write(sec, out / "data")
+        clock.lap("browser data files")
+        for view, plotted in zip(views, drawing):
             view.plots = plotted.result()
             view.anchors = {p.anchor for p in view.plots} | {f"{view.key}-{a}" for a in ("health", "headline", "probes")}
+        clock.lap("plots (waited for)")
     finally:
         pool.shutdown()
     (out / "index.html").write_text(_render(views, runs), encoding="utf-8")
+    clock.lap("page")
     return ReportSummary(
         index=str(out / "index.html"), sections=len(views), runs=len(runs), samples=sum(len(s.rows) for s in data),
         variants=sum(len(d["vars"]) for s in data for d in s.details), thumbnails=len(thumbs._wanted),
         thumbnails_made=thumbs.made, thumbnails_reused=thumbs.reused, seconds=round(time.perf_counter() - start, 3),
+        timings=clock.laps,
     )  # fmt: skip
+
+
+class _Clock:
+    """Seconds spent per step of a write (the report's summary carries them; bench/report.py prints them)."""
+
+    def __init__(self, start: float):
+        self.last = start
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(self.laps.get(name, 0.0) + now - self.last, 3)
+        self.last = now
 
 
 def pct(x: float | None, digits: int = 1) -> str:
