@@ -13,10 +13,14 @@ here coerces, so `value=1` where a float is declared would dump as `1`, not `1.0
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 from medprobe.types import Answer, Outcome, Score
 
 _new = object.__new__
-_set = object.__setattr__
+# the setters of the four instance slots every pydantic model has (cheaper to call than object.__setattr__)
+_dict, _fields_set, _extra, _private = (BaseModel.__dict__[name].__set__ for name in
+                                        ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__"))  # fmt: skip
 
 _ANSWER_FIELDS = ("value", "parser", "method", "valid", "fallback", "reason")
 _SCORE_FIELDS = ("outcome", "value", "preset", "parser", "answer", "extra")
@@ -41,11 +45,10 @@ def answer(value: str | None, parser: str, method: str | None = None, valid: boo
            reason: str | None = None) -> Answer:
     """`Answer(...)` with the same arguments, unvalidated."""
     a = _new(Answer)
-    _set(a, "__dict__", {"value": value, "parser": parser, "method": method, "valid": valid, "fallback": fallback,
-                         "reason": reason})  # fmt: skip
-    _set(a, "__pydantic_fields_set__", _ANSWER_SET if valid else _INVALID_SET)
-    _set(a, "__pydantic_extra__", None)
-    _set(a, "__pydantic_private__", None)
+    _dict(a, {"value": value, "parser": parser, "method": method, "valid": valid, "fallback": fallback, "reason": reason})
+    _fields_set(a, _ANSWER_SET if valid else _INVALID_SET)
+    _extra(a, None)
+    _private(a, None)
     return a
 
 
@@ -53,9 +56,9 @@ def score(outcome: Outcome, value: float, preset: str, parser: str, answer: Answ
           extra: dict[str, float] | None = None) -> Score:
     """`Score(...)` with the same arguments, unvalidated; `extra` is taken as given (not copied)."""
     s = _new(Score)
-    _set(s, "__dict__", {"outcome": outcome, "value": value, "preset": preset, "parser": parser, "answer": answer,
-                         "extra": {} if extra is None else extra})  # fmt: skip
-    _set(s, "__pydantic_fields_set__", _SCORE_SET)
-    _set(s, "__pydantic_extra__", None)
-    _set(s, "__pydantic_private__", None)
+    _dict(s, {"outcome": outcome, "value": value, "preset": preset, "parser": parser, "answer": answer,
+              "extra": {} if extra is None else extra})  # fmt: skip
+    _fields_set(s, _SCORE_SET)
+    _extra(s, None)
+    _private(s, None)
     return s

@@ -3,32 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import gc
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import orjson
 from pydantic import Field
 
-from medprobe import __version__, benchmarks, clusters, image_fetch, imaging, probes, scoring
+from medprobe import __version__, benchmarks, image_fetch, imaging, scoring
 from medprobe.backends import BackendConfig, PermanentError, create
 from medprobe.backends.likelihood import check_supported
 from medprobe.backends.options import answer_options
 from medprobe.benchmarks import LoadOptions
 from medprobe.benchmarks._base import Provenance
-from medprobe.judge_report import attach
 from medprobe.manifest import (Coverage, ExitCode, Manifest, PromptInfo, RunStatus, as_json, differences,
                                legacy_identity)  # fmt: skip
-from medprobe.probes import ProbeSpec
 from medprobe.prompts import PromptTemplate, load_template
-from medprobe.summary import markdown
-from medprobe.results import Results, compute
 from medprobe.runner import Counts, Job, Progress, RunSettings, execute
 from medprobe.store import (MANIFEST, RECORDS, RESULTS, SUMMARY, RunStore, StorageError, read_manifest, read_records,
                             write_json, write_text)
+from medprobe.live import ScoreCache, ScoringStore, warm_up
 from medprobe.types import GenerationConfig, Frozen
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from medprobe import probes
+    from medprobe.results import Results
+
+# Probes, results and the views import numpy and the report stack (~0.3 s): they are imported where a run
+# needs them (deriving probes, concluding), and `live.warm_up` imports them while the first requests are in
+# flight, so start-up is only what sending needs (bench/throughput.py; tests/test_startup.py).
+IMAGE_CLUSTERS = "image"  # = clusters.DEFAULT (medprobe.clusters imports numpy)
 
 
 class RunSpec(Frozen):
@@ -122,9 +132,23 @@ def run(spec: RunSpec, out: Path, progress: Progress | None = None,
         raise
 
 
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """The garbage collector paused: loading a benchmark and concluding a run make many small objects and no
+    cycles worth collecting, so collections would only rescan them (a third of the time; bench/throughput.py)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def _run(spec: RunSpec, out: Path, progress: Progress | None = None,
          derive_progress: probes.DeriveProgress | None = None) -> Results:  # fmt: skip
-    loaded = benchmarks.load(spec.benchmark, spec.load)
+    with _no_collection():
+        loaded = benchmarks.load(spec.benchmark, spec.load)
     bench = benchmarks.spec_for(spec.benchmark)
     template = load_template(spec.prompt or (bench.prompt if bench else "default"))
     manifest = Manifest(
@@ -169,7 +193,9 @@ def _run(spec: RunSpec, out: Path, progress: Progress | None = None,
         if fetch_failed:
             manifest = manifest.model_copy(update={"images_not_fetched": fetch_failed[:100],
                                                    "images_not_fetched_count": len(fetch_failed)})
-        store = RunStore(out / RECORDS)  # a damaged records.sqlite fails here, before the manifest says running
+        # a damaged records.sqlite fails here, before the manifest says running; answers are scored as they come
+        scored = ScoreCache()
+        store = ScoringStore(out / RECORDS, samples, 1 + len(template.followups), scored)
         try:
             write_json(out / MANIFEST, manifest.to_json())
             store.put_samples(samples)
@@ -185,7 +211,7 @@ def _run(spec: RunSpec, out: Path, progress: Progress | None = None,
             store.close()
             raise
         store.close()
-    manifest, results = conclude(out, manifest, counts, samples)
+    manifest, results = conclude(out, manifest, counts, samples, store.written, scored)
     return results
 
 
@@ -201,10 +227,14 @@ def _preflight(aio: asyncio.Runner, backend) -> None:
         raise PreflightError(str(exc)) from None
 
 
-def conclude(out: Path, manifest: Manifest, counts: Counts, samples: list) -> tuple[Manifest, Results]:
-    """Score what is stored, decide the status from the coverage, and write manifest, results and summary."""
-    records = read_records(out, samples)[1]
-    results = compute_results(manifest, records)
+def conclude(out: Path, manifest: Manifest, counts: Counts, samples: list, written: dict | None = None,
+             scored: ScoreCache | None = None) -> tuple[Manifest, Results]:
+    """Score what is stored, decide the status from the coverage, and write manifest, results and summary.
+    `written` (the run store's) and `scored` (its ScoreCache) spare re-parsing and re-scoring what this
+    process stored and scored already; the records read back stay the source of truth."""
+    with _no_collection():
+        records = read_records(out, samples, written)[1]
+        results = compute_results(manifest, records, scored=scored.score if scored is not None else None)
     coverage = results.coverage
     assert coverage is not None
     status, stopped_by, reason = _status(counts, coverage, manifest.max_errors)
@@ -301,6 +331,8 @@ def _derive_probes(spec: RunSpec, bench, template: PromptTemplate, samples: list
     """Probe variants of the clean samples (run beside them, same cache)."""
     if not spec.probes:
         return Derived()
+    from medprobe import probes
+
     specs = probes.parse(spec.probes)
     train = []
     if any(s.name in probes.NEEDS_TRAIN for s in specs):
@@ -322,32 +354,40 @@ async def _execute(spec: RunSpec, bench, job: Job, store: RunStore, progress: Pr
                 if split:
                     train = benchmarks.load(spec.benchmark, spec.load.model_copy(update={"split": split, "limit": None})).samples
             backend.bind(job.samples, train)
+        warm_up()  # the end-of-run modules import while the first requests are in flight
         return await execute(job, backend, store, spec.settings, progress)
     finally:
         await backend.aclose()
 
 
 def compute_results(manifest: Manifest, records: list, presets: list[str] | None = None,
-                    cluster: str | None = clusters.DEFAULT) -> Results:  # fmt: skip
+                    cluster: str | None = IMAGE_CLUSTERS, scored=None) -> Results:  # fmt: skip
     """Every preset, probe, calibration and judge row of stored records, with the run's coverage;
-    intervals resample `cluster` (medprobe.clusters: the image by default, a metadata column, or none)."""
+    intervals resample `cluster` (medprobe.clusters: the image by default, a metadata column, or none).
+    `scored(preset, record)`: scores computed already (medprobe.results.compute)."""
+    from medprobe.probes import ProbeSpec
+    from medprobe.results import compute
+
     specs = [ProbeSpec.parse(s) for s in manifest.probes]
     rows = manifest.benchmark.get("rows")
     return compute(records, presets or default_presets(), seed=manifest.seed, probes=specs,
                    probe_preset=manifest.default_preset, load_errors=manifest.load_errors,
                    load_error_count=manifest.load_error_count,
-                   rows=None if rows is None else int(rows) + manifest.load_error_count, cluster=cluster)  # fmt: skip
+                   rows=None if rows is None else int(rows) + manifest.load_error_count, cluster=cluster,
+                   scored=scored)  # fmt: skip
 
 
 def write_results(out: Path, manifest: Manifest, results: Results, records: list | None = None) -> None:
     """results.json and summary.md into `out` (the run folder, or `score --out`); StorageError when
     the folder cannot be written. `records` let summary.md's verdicts read per-answer figures."""
+    from medprobe.summary import markdown
+
     write_json(out / RESULTS, results.model_dump(mode="json"))
     write_text(out / SUMMARY, markdown(results, manifest, records=records or ()))
 
 
 def score(out: Path, presets: list[str] | None = None, write: bool = True, samples=None,
-          cluster: str | None = clusters.DEFAULT) -> Results:  # fmt: skip
+          cluster: str | None = IMAGE_CLUSTERS) -> Results:  # fmt: skip
     """Re-score stored generations (no model calls) under the given presets, default all; intervals
     resample `cluster` (`--cluster-key`: image by default, a metadata column, or none)."""
     manifest, records, results = rescore(out, presets, samples, cluster)
@@ -357,8 +397,10 @@ def score(out: Path, presets: list[str] | None = None, write: bool = True, sampl
 
 
 def rescore(out: Path, presets: list[str] | None = None, samples=None,
-            cluster: str | None = clusters.DEFAULT) -> tuple[Manifest, list, Results]:  # fmt: skip
+            cluster: str | None = IMAGE_CLUSTERS) -> tuple[Manifest, list, Results]:  # fmt: skip
     """The manifest, the records and their results, nothing written (`score` writes them)."""
+    from medprobe.judge_report import attach
+
     manifest, records = read_records(out, samples)
     results = compute_results(manifest, records, presets, cluster)
     return manifest, records, attach(out, records, results, manifest.seed, cluster)  # judge rows, if judged

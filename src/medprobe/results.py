@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 from pydantic import Field
@@ -20,6 +20,7 @@ from medprobe.manifest import Coverage, ErrorTally
 from medprobe.metrics import Metric, PresetResult, benchmark_aggregate, regroup, subsets
 from medprobe.probes._base import ProbeResult
 from medprobe.reasoning_figures import ReasoningSection, compute_reasoning
+from medprobe.scoring._base import Preset
 from medprobe.stats import N_RESAMPLES
 from medprobe.types import SCHEMA_VERSION, TRANSIENT_KINDS, ErrorKind, Frozen, Outcome, Record, Score
 
@@ -90,10 +91,11 @@ def _load_reason(message: str) -> str:
 
 def compute(records: Iterable[Record], presets: Sequence[str], seed: int = 0, probes: Sequence = (),
             probe_preset: str = "strict", load_errors: Sequence[str] = (), load_error_count: int = 0,
-            rows: int | None = None, cluster: str | None = clusters.DEFAULT) -> Results:
+            rows: int | None = None, cluster: str | None = clusters.DEFAULT, scored: ScoreOf | None = None) -> Results:
     """Preset rows on the clean samples; `probes` (ProbeSpecs) analysed on the variants, paired by parent;
     the coverage of the run (with the rows skipped at load, when given). `cluster`: what the intervals
-    resample (medprobe.clusters: the image by default, a metadata column, or none for questions)."""
+    resample (medprobe.clusters: the image by default, a metadata column, or none for questions).
+    `scored(preset, record)`: the record's score, when some were computed already (medprobe.live)."""
     everything = list(records)
     # probe variants never enter the headline rows: they are compared with their parents below
     records = [r for r in everything if not r.sample.is_variant]
@@ -112,7 +114,7 @@ def compute(records: Iterable[Record], presets: Sequence[str], seed: int = 0, pr
     probe_results = tuple(_probe_results(probes, everything, probe_preset, seed))
     # the repeat probe's per-sample agreement is one of calibration's confidence sources
     agreement = {str(m.detail["sample_id"]): m.value for p in probe_results for m in p.rows if m.name == "sample_agreement"}
-    preset_results = tuple(_preset_result(p, answered, groups, seed, aggregate, resampling) for p in presets)
+    preset_results = tuple(_preset_result(p, answered, groups, seed, aggregate, resampling, scored) for p in presets)
     main = next((p for p in preset_results if p.preset == probe_preset), preset_results[0] if preset_results else None)
     invalid = next((m.invalid for m in main.metrics if m.subset == "overall"), 0) if main else None
     coverage = _coverage(records, variants, invalid, rows, load_errors, load_error_count)
@@ -135,28 +137,45 @@ def score_all(records: Sequence[Record], preset_name: str) -> list[Score]:
     return [preset.score_generation(r.sample, r.final) for r in records]
 
 
-_OUTCOMES = (Outcome.CORRECT, Outcome.WRONG, Outcome.INVALID)
+_OUTCOME_CODE = {Outcome.CORRECT: 0, Outcome.WRONG: 1, Outcome.INVALID: 2}
+#: (preset, record) -> the record's score under the preset
+ScoreOf = Callable[[Preset, Record], Score]
+
+
+def _score_of(preset: Preset, record: Record) -> Score:
+    return preset.score_generation(record.sample, record.final)
 
 
 def _preset_result(name: str, records: Sequence[Record], subsets, seed: int, aggregate=None,
-                   resampling: Resampling | None = None) -> PresetResult:  # fmt: skip
+                   resampling: Resampling | None = None, scored: ScoreOf | None = None) -> PresetResult:  # fmt: skip
     preset = scoring.get(name)
-    subsets = regroup(subsets, records, preset.group_of)  # closed/open rows as the official script forms them
+    if type(preset).group_of is not Preset.group_of:  # the default groups by answer type: nothing to regroup
+        subsets = regroup(subsets, records, preset.group_of)  # closed/open rows as the official script forms them
     n = len(records)
     # a preset only scores the answer types its official script defines (LLaVA-Med has no
     # multiple-choice rule): other samples are left out of its rows rather than counted invalid
     applies = np.fromiter((preset.applies(r.sample) for r in records), bool, n)
-    scores = [preset.score_generation(r.sample, r.final) if ok else None for r, ok in zip(records, applies)]
-    value = np.array([s.value if s else np.nan for s in scores])
-    outcome = np.array([_OUTCOMES.index(s.outcome) if s else 0 for s in scores], np.int8)
-    fallback = np.fromiter((bool(s and s.answer.fallback) for s in scores), bool, n)
-    parser_names = sorted({s.parser for s in scores if s})
-    parser = np.array([parser_names.index(s.parser) if s else 0 for s in scores], np.int16)
-    metric_names = sorted(set(preset.value_names.values()))
-    metric = np.array([metric_names.index(preset.value_names[r.sample.answer_type]) if ok else 0
-                       for r, ok in zip(records, applies)], np.int16)  # fmt: skip
-    extras = {k: np.array([s.extra.get(k, np.nan) if s else np.nan for s in scores])
-              for k in sorted({k for s in scores if s for k in s.extra})}  # fmt: skip
+    score_of = scored or _score_of
+    scores = [score_of(preset, r) if ok else None for r, ok in zip(records, applies)]
+    # one pass over the scores for every per-record column (this runs once per preset and record)
+    value_names = preset.value_names
+    metric_names = sorted(set(value_names.values()))
+    metric_code = {kind: metric_names.index(metric) for kind, metric in value_names.items()}
+    parser_code: dict[str, int] = {}
+    extra_keys: set[str] = set()
+    rows = [(np.nan, 0, False, -1, 0)] * n  # value, outcome, fallback, parser, metric of a record not scored
+    for i, (r, s) in enumerate(zip(records, scores)):
+        if s is not None:
+            rows[i] = (s.value, _OUTCOME_CODE[s.outcome], s.answer.fallback,
+                       parser_code.setdefault(s.parser, len(parser_code)), metric_code[r.sample.answer_type])
+            extra_keys.update(s.extra)
+    columns = list(zip(*rows)) if n else [()] * 5
+    value, outcome, fallback = np.array(columns[0], float), np.array(columns[1], np.int8), np.array(columns[2], bool)
+    parser, metric = np.array(columns[3], np.int16), np.array(columns[4], np.int16)
+    parser_names = sorted(parser_code)
+    # codes in order of first appearance -> indices into the sorted names (-1, not scored: 0 as before)
+    parser = np.array([parser_names.index(p) for p in parser_code] + [0], np.int16)[parser]
+    extras = {k: np.array([s.extra.get(k, np.nan) if s else np.nan for s in scores]) for k in sorted(extra_keys)}
     resampling = resampling or Resampling.of([r.sample for r in records])
     metrics: list[Metric] = []
     for subset, idx in subsets:

@@ -14,7 +14,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -140,6 +140,9 @@ class RunStore:
     def __init__(self, path: Path | str, read_only: bool = False):
         self.path = Path(path)
         self.read_only = read_only
+        #: what this process stored, by key: (body, generation); `records(parsed=)` reuses a generation whose
+        #: stored body is still these bytes, instead of parsing it back (the end of `medprobe run`)
+        self.written: dict[str, tuple[bytes, Generation]] = {}
         with storage_errors(self.path):
             self.db = _open_read(self.path) if read_only else _open_write(self.path)
             version = self.db.execute("PRAGMA user_version").fetchone()[0]  # a garbage file fails here
@@ -196,10 +199,14 @@ class RunStore:
             )
         with storage_errors(self.path):  # a full disk stops here; every earlier answer is committed
             self.db.execute(sql, (key, body, req, time.time()))
+        if generation.logprobs is None and generation.option_scores is None:  # floats that may not round-trip
+            self.written[key] = (body, generation)
 
-    def records(self, turns: int = 1, samples: list[Sample] | None = None) -> Iterator[Record]:
+    def records(self, turns: int = 1, samples: list[Sample] | None = None,
+                parsed: Mapping[str, tuple[bytes, Generation]] | None = None) -> Iterator[Record]:
         """Samples in benchmark order with the generation of every planned turn (pass `samples`
-        when they are already in memory, to skip re-reading them)."""
+        when they are already in memory, to skip re-reading them, and `parsed`, a writer's `written`,
+        to reuse each generation whose stored body is byte for byte the one written)."""
         plan: dict[str, list[str]] = {}
         with storage_errors(self.path):
             rows = self.db.execute("SELECT sample_id, turn, key FROM plan ORDER BY sample_id, turn")
@@ -208,11 +215,18 @@ class RunStore:
             bodies = dict(self.db.execute("SELECT key, body FROM generations"))
         for sample in samples if samples is not None else self.samples():
             keys = plan.get(sample.id, [])
-            gens = tuple(Generation.model_validate_json(bodies[k]) for k in keys if k in bodies)
+            gens = tuple(_generation(bodies[k], parsed.get(k) if parsed else None) for k in keys if k in bodies)
             yield Record(sample=sample, keys=tuple(keys[: len(gens)]), generations=gens, turns=turns)
 
     def _tx(self):
         return _Transaction(self.db)
+
+
+def _generation(body: bytes, written: tuple[bytes, Generation] | None) -> Generation:
+    """The stored generation: the one this process wrote when the store still holds its exact bytes."""
+    if written is not None and written[0] == body:
+        return written[1]
+    return Generation.model_validate_json(body)
 
 
 class _Transaction:
@@ -340,11 +354,13 @@ def writer_alive(run_dir: Path) -> bool:
     return False
 
 
-def read_records(run_dir: Path, samples: list[Sample] | None = None) -> tuple[Manifest, list[Record]]:
-    """The manifest and every record of a run folder (each record knows how many turns it needs)."""
+def read_records(run_dir: Path, samples: list[Sample] | None = None,
+                 parsed: Mapping[str, tuple[bytes, Generation]] | None = None) -> tuple[Manifest, list[Record]]:
+    """The manifest and every record of a run folder (each record knows how many turns it needs);
+    `parsed`: see `RunStore.records`."""
     manifest = read_manifest(run_dir)
     store = RunStore(run_dir / RECORDS, read_only=True)
     try:
-        return manifest, list(store.records(turns=manifest.turns, samples=samples))
+        return manifest, list(store.records(turns=manifest.turns, samples=samples, parsed=parsed))
     finally:
         store.close()

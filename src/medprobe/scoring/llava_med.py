@@ -31,8 +31,10 @@ from collections import Counter
 from functools import lru_cache
 from typing import ClassVar
 
+from medprobe.construct import answer as _answer
+from medprobe.construct import score as _score_of
 from medprobe.scoring._base import Preset
-from medprobe.scoring.normalize import normalize_word
+from medprobe.scoring.normalize import _normalize_word, normalize_word, normalize_word_again
 from medprobe.types import Answer, AnswerType, Outcome, Sample, Score
 
 NAME = "llava-med"
@@ -49,10 +51,14 @@ def closed_hit(pred: str, gold: str) -> tuple[float, str]:
 
 def f1_precision_recall(pred: str, gold: str) -> tuple[float, float, float]:
     """evaluate_metrics.py `calculate_f1score(candidate=pred, reference=gold)` -> (f1, precision, recall)."""
-    pred, gold = normalize_word(pred), normalize_word(gold)  # sic: normalised again inside
-    cand, ref = Counter(pred.split()), Counter(gold.split())
-    if not cand or not ref:
-        return 0.0, 0.0, 0.0
+    return _f1(_normalize_word(pred), normalize_word(gold))  # sic: normalised again inside (golds repeat: cached)
+
+
+def _f1(pred: str, gold: str) -> tuple[float, float, float]:
+    pred_words, gold_words = pred.split(), gold.split()
+    if not pred_words or not gold_words or set(gold_words).isdisjoint(pred_words):
+        return 0.0, 0.0, 0.0  # no word shared: tp == 0 below, without counting
+    cand, ref = Counter(pred_words), Counter(gold_words)
     tp = sum(n for w, n in cand.items() if w in ref)  # shared words count as often as *predicted*
     fp = sum(n for w, n in cand.items() if w not in ref)
     fn = sum(n for w, n in ref.items() if w not in cand)
@@ -63,22 +69,22 @@ def f1_precision_recall(pred: str, gold: str) -> tuple[float, float, float]:
 
 
 @lru_cache(maxsize=8192)
-def _score(kind: AnswerType, gold: str, text: str | None) -> Score:
-    parser = CLOSED_PARSER if kind is AnswerType.CLOSED else OPEN_PARSER
+def _score(closed: bool, gold: str, text: str | None) -> Score:
+    parser = CLOSED_PARSER if closed else OPEN_PARSER
     if text is None:
         answer = Answer(value=None, parser=parser, valid=False, reason="error")
         return Score(outcome=Outcome.INVALID, value=0.0, preset=NAME, parser=parser, answer=answer)
-    # run_eval.py: gt_value / pred_value = normalize_word(x.lower())
-    gold, pred = normalize_word(gold), normalize_word(text)
+    # run_eval.py: gt_value / pred_value = normalize_word(x.lower()); the reply is cached by `_score` already
+    gold, pred = normalize_word(gold), _normalize_word(text)
     extra: dict[str, float] = {}
-    if kind is AnswerType.CLOSED:
+    if closed:
         value, method = closed_hit(pred, gold)
     else:
-        f1, precision, value = f1_precision_recall(pred, gold)
+        # = f1_precision_recall(pred, gold), knowing that both were normalised once already
+        f1, precision, value = _f1(normalize_word_again(pred), normalize_word(gold))
         method, extra = "word_recall", {"f1": f1, "precision": precision}
     outcome = Outcome.CORRECT if value == 1.0 else Outcome.WRONG
-    answer = Answer(value=pred, parser=parser, method=method)
-    return Score(outcome=outcome, value=value, preset=NAME, parser=parser, answer=answer, extra=extra)
+    return _score_of(outcome, value, NAME, parser, _answer(pred, parser, method), extra)
 
 
 class LlavaMed(Preset):
@@ -93,4 +99,4 @@ class LlavaMed(Preset):
     def score_answer(self, sample: Sample, text: str | None) -> Score:
         if sample.answer_type not in self.value_names:
             return self.unsupported(NAME)  # run_eval.py has no rule beyond CLOSED/OPEN
-        return _score(sample.answer_type, sample.answer, text)
+        return _score(sample.answer_type is AnswerType.CLOSED, sample.answer, text)

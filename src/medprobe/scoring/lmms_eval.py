@@ -23,6 +23,8 @@ import string
 from functools import lru_cache
 from typing import ClassVar
 
+from medprobe.construct import answer as _answer
+from medprobe.construct import score as _score_of
 from medprobe.scoring._base import Preset
 from medprobe.types import Answer, AnswerType, Outcome, Sample, Score
 
@@ -39,16 +41,20 @@ _FULLWIDTH_PARENS = re.compile(r"（[^）]*）")
 _WS = re.compile(r"\s+")
 
 
-@lru_cache(maxsize=8192)
-def normalize_answer(text: str) -> str:
+def _normalize_answer(text: str) -> str:
     """lmms-eval slake/utils.py `normalize_answer`."""
     text = text.strip().lower()
-    text = _PARENS.sub(" ", text)
-    text = _FULLWIDTH_PARENS.sub(" ", text)
+    if "(" in text:  # the two substitutions change nothing without their opening parenthesis
+        text = _PARENS.sub(" ", text)
+    if "（" in text:
+        text = _FULLWIDTH_PARENS.sub(" ", text)
     text = _WS.sub(" ", text.translate(_PUNCT_TO_SPACE)).strip()
     if text in ("x ray", "xray"):
         return "xray"
     return "yes" if text in _YES else "no" if text in _NO else text
+
+
+normalize_answer = lru_cache(maxsize=8192)(_normalize_answer)  # golds repeat; `_score` caches the reply
 
 
 @lru_cache(maxsize=8192)
@@ -56,15 +62,10 @@ def _score(gold: str, text: str | None) -> Score:
     if text is None:
         answer = Answer(value=None, parser=PARSER, valid=False, reason="error")
         return Score(outcome=Outcome.INVALID, value=0.0, preset=NAME, parser=PARSER, answer=answer)
-    pred = normalize_answer(text)
+    pred = _normalize_answer(text)
     correct = pred == normalize_answer(gold)
-    return Score(
-        outcome=Outcome.CORRECT if correct else Outcome.WRONG,
-        value=1.0 if correct else 0.0,
-        preset=NAME,
-        parser=PARSER,
-        answer=Answer(value=pred, parser=PARSER, method="exact"),
-    )
+    return _score_of(Outcome.CORRECT if correct else Outcome.WRONG, 1.0 if correct else 0.0, NAME, PARSER,
+                     _answer(pred, PARSER, "exact"))
 
 
 class LmmsEval(Preset):

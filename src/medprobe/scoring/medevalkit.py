@@ -42,6 +42,8 @@ import difflib
 from functools import lru_cache
 from typing import ClassVar
 
+from medprobe.construct import answer as _answer
+from medprobe.construct import score as _score_of
 from medprobe.letters import LETTERS
 from medprobe.scoring._base import NEAREST_OPTION, Preset
 from medprobe.types import Answer, AnswerType, Outcome, Sample, Score
@@ -135,13 +137,8 @@ def judge_multi_choice(choices: list[str], answer: str, response: str) -> tuple[
 
 
 def _result(correct: bool, value: str, method: str) -> Score:
-    return Score(
-        outcome=Outcome.CORRECT if correct else Outcome.WRONG,
-        value=1.0 if correct else 0.0,
-        preset=NAME,
-        parser=PARSER,
-        answer=Answer(value=value, parser=PARSER, method=method, fallback=method == NEAREST_OPTION),
-    )
+    answer = _answer(value, PARSER, method, fallback=method == NEAREST_OPTION)  # unvalidated: bench/scoring.py
+    return _score_of(Outcome.CORRECT if correct else Outcome.WRONG, 1.0 if correct else 0.0, NAME, PARSER, answer)
 
 
 def _flow(benchmark: str) -> str:

@@ -35,10 +35,12 @@ from collections import Counter
 from functools import lru_cache
 from typing import ClassVar
 
+from medprobe.construct import answer as _answer
+from medprobe.construct import score as _score_of
 from medprobe.letters import LETTERS
 from medprobe.parsing import parse_letter
 from medprobe.scoring._base import NEAREST_OPTION, Preset
-from medprobe.scoring.normalize import normalize_word
+from medprobe.scoring.normalize import _normalize_word, normalize_word
 from medprobe.types import Answer, AnswerType, Outcome, Sample, Score
 
 NAME = "multimedeval"
@@ -79,7 +81,7 @@ def _clean_gold(gold: str) -> str:
 @lru_cache(maxsize=8192)
 def _vqa(gold: str, text: str) -> Score:
     gold = _clean_gold(gold)
-    pred = normalize_word(text)
+    pred = _normalize_word(text)  # uncached: `_vqa` is cached by the reply already
     gold_tokens, pred_tokens = set(gold.split()), set(pred.split())
     shared = len(pred_tokens & gold_tokens)
     recall = shared / len(gold_tokens) if gold_tokens else 0.0
@@ -92,19 +94,13 @@ def _vqa(gold: str, text: str) -> Score:
         method = "closed_recall>=0.4"
     else:
         correct, method = recall >= 0.75, "open_recall>=0.75"
-    return Score(
-        outcome=Outcome.CORRECT if correct else Outcome.WRONG,
-        value=1.0 if correct else 0.0,
-        preset=NAME,
-        parser=VQA_PARSER,
-        answer=Answer(value=pred, parser=VQA_PARSER, method=method),
-        extra={"recall": recall, "f1": f1},
-    )
+    return _score_of(Outcome.CORRECT if correct else Outcome.WRONG, 1.0 if correct else 0.0, NAME, VQA_PARSER,
+                     _answer(pred, VQA_PARSER, method), {"recall": recall, "f1": f1})
 
 
 @lru_cache(maxsize=8192)
 def _choice(gold: str, options: tuple[str, ...], text: str) -> Score:
-    pred = normalize_word(text)
+    pred = _normalize_word(text)
     hyp = Counter(pred.split())
     scores = [_bleu1(hyp, ref) for ref in _option_counts(options)]
     if not pred or not scores or max(scores) == 0:  # qa.py: "Invalid answer"
@@ -117,14 +113,9 @@ def _choice(gold: str, options: tuple[str, ...], text: str) -> Score:
     # the reply did not name this option (by letter or text): only the similarity chose it
     nearest = not (named.valid and named.value == letter) and pred not in (
         normalize_word(options[best]), normalize_word(f"{letter} {options[best]}"))  # fmt: skip
-    return Score(
-        outcome=Outcome.CORRECT if correct else Outcome.WRONG,
-        value=1.0 if correct else 0.0,
-        preset=NAME,
-        parser=MC_PARSER,
-        answer=Answer(value=letter, parser=MC_PARSER, method=NEAREST_OPTION if nearest else "max_bleu1", fallback=nearest),
-        extra={"bleu1": max(scores)},
-    )
+    answer = _answer(letter, MC_PARSER, NEAREST_OPTION if nearest else "max_bleu1", fallback=nearest)
+    return _score_of(Outcome.CORRECT if correct else Outcome.WRONG, 1.0 if correct else 0.0, NAME, MC_PARSER, answer,
+                     {"bleu1": max(scores)})
 
 
 class MultiMedEval(Preset):

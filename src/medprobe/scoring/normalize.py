@@ -117,6 +117,19 @@ normalize_vqa = lru_cache(maxsize=8192)(_normalize_vqa)
 normalize_word = lru_cache(maxsize=8192)(_normalize_word)
 
 
+def normalize_word_again(normalized: str) -> str:
+    """`normalize_word(normalized)` for a string `normalize_word` returned (LLaVA-Med normalises twice).
+
+    Such a string holds no punctuation mark (each mark present was deleted or spaced out), only
+    lowercase words joined by single spaces, none of them a `_WORD_MAP` key (no value is a key, and
+    a word left alone is none): when it is also ASCII and period-free (over 32 periods, or periods
+    before digits, survive a pass), a second pass returns it unchanged, so it is not run.
+    tests/test_normalize.py checks this on every text of the preset tests."""
+    if normalized.isascii() and "." not in normalized:
+        return normalized
+    return _normalize_word(normalized)
+
+
 def tokens(text: str) -> list[str]:
     """Whitespace tokens, the tokenisation every script here uses (`str.split()`)."""
     return text.split()
