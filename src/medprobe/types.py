@@ -41,6 +41,9 @@ class AnswerType(StrEnum):
     CLOSED = "closed"
     OPEN = "open"
     MULTIPLE_CHOICE = "multiple_choice"
+    #: free text judged against a reference text (a radiology report or one of its sections): lexical and
+    #: clinical text metrics, not right/wrong (medprobe.textmetrics)
+    REPORT = "report"
 
 
 class ImageView(Frozen):
