@@ -4,8 +4,10 @@
    choice) on --images distinct images made from the 9 packaged VQA-RAD images, and runs it with a scripted
    model (token logprobs, some reasoning chains) and the blind, corrupt (default: 4 corruptions x 3
    severities) and negate probes. Not timed.
-2. `medprobe report` as a subprocess (start-up included): a first write (every thumbnail made) and a
-   re-write into the same folder (thumbnails reused). Target: < 10 s.
+2. `medprobe report` as a subprocess (start-up included): a first write (every thumbnail made), a
+   re-write into the same folder over unchanged inputs (the last write is reused: medprobe.views.reuse),
+   and, in this process, a re-write after the run changed (results.json touched: everything but the
+   thumbnails is made again), with its steps. Target: < 10 s.
 3. The report folder's size. Target: < 100 MB.
 4. Opening index.html from disk in headless Chromium (playwright, Debian's chromium) until the first page of
    samples is on screen, and a filter change. Target: < 3 s.
@@ -121,11 +123,19 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timings(run: Path, out: Path) -> dict[str, float]:
-    """Seconds per step of one more re-write, in this process (what medprobe report spends them on)."""
+def changed_rewrite(run: Path, out: Path) -> tuple[float, dict[str, float]]:
+    """(seconds, seconds per step) of a re-write in this process after the run changed (its results.json
+    touched, as a re-score does): every figure and the sample browser are made again, thumbnails are kept."""
     from medprobe.views.html import write_report
 
-    return write_report([run], out).timings
+    os.utime(run / "results.json")
+    start = time.perf_counter()
+    summary = write_report([run], out)
+    return time.perf_counter() - start, summary.timings
+
+
+def load() -> str:
+    return f"load {os.getloadavg()[0]:.1f}"
 
 
 def folder_mib(path: Path) -> tuple[float, int]:
@@ -171,22 +181,27 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
     cpu = children_cpu()
     first, proc = medprobe("report", str(run), "--out", str(out))
-    cpu_first, cpu = children_cpu() - cpu, children_cpu()
+    cpu_first, cpu, load_first = children_cpu() - cpu, children_cpu(), load()
     print(proc.stdout.strip())
     again, proc = medprobe("report", str(run), "--out", str(out))
-    cpu_again = children_cpu() - cpu
+    cpu_again, load_again = children_cpu() - cpu, load()
     print(proc.stdout.strip())
-    print("steps of the re-write (s):", json.dumps(timings(run, out)))
+    changed, steps = changed_rewrite(run, out)
+    load_changed = load()
+    print("steps of the re-write after a change (s):", json.dumps(steps))
     size, files = folder_mib(out)
     print(f"write (thumbnails made)    {first:6.2f} s wall, {cpu_first:6.2f} s CPU (all processes)   "
-          f"ratio to the 10 s target {first / 10:.2f}")
-    print(f"re-write (thumbnails kept) {again:6.2f} s wall, {cpu_again:6.2f} s CPU   ratio to the 10 s target {again / 10:.2f}")
+          f"ratio to the 10 s target {first / 10:.2f}   ({load_first})")
+    print(f"re-write, inputs unchanged {again:6.2f} s wall, {cpu_again:6.2f} s CPU   ratio to the 10 s target "
+          f"{again / 10:.2f}   ({load_again})")
+    print(f"re-write, run changed      {changed:6.2f} s wall (in this process, no start-up)   ratio to the 10 s target "
+          f"{changed / 10:.2f}   ({load_changed})")
     print(f"report folder              {size:6.1f} MiB ({files} files)   ratio to the 100 MB target {size * 2**20 / 1e8:.2f}")
     opened, filtered, external = open_in_chromium(out / "index.html")
-    print(f"open in headless Chromium  {opened:6.2f} s   ratio to the 3 s target {opened / 3:.2f}")
+    print(f"open in headless Chromium  {opened:6.2f} s   ratio to the 3 s target {opened / 3:.2f}   ({load()})")
     print(f"filter change (outcome)    {filtered:6.2f} s")
     print(f"requests leaving the disk  {external}")
-    print(f"(machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f})")
+    print(f"(machine: {os.cpu_count()} cores, {load()})")
 
 
 if __name__ == "__main__":

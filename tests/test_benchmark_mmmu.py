@@ -204,3 +204,12 @@ def test_run_scores_validation_and_refuses_test(mirror, tmp_path):
     out, results = run("test", "(A)")
     assert all(not p["metrics"] for p in results["presets"])  # nothing scored, under any preset
     assert "not scored: MMMU test answers are not released" in (out / "summary.md").read_text(encoding="utf-8")
+
+
+def test_subject_is_a_subgroup_row(mirror):
+    """MMMU reports accuracy per subject: one subgroup row per Health & Medicine subject."""
+    from medprobe.metrics import subsets
+    from medprobe.types import Record
+
+    rows = dict(subsets([Record(sample=s) for s in load("mmmu-med", LoadOptions(data=str(mirror))).samples]))
+    assert {f"subject={s}" for s in SUBJECTS} <= set(rows) and all(len(rows[f"subject={s}"]) == 2 for s in SUBJECTS)

@@ -14,8 +14,9 @@ import pytest
 from medprobe import imaging, scoring
 from medprobe.benchmarks import LoadError, get, load
 from medprobe.benchmarks._base import LoadOptions
+from medprobe.metrics import subsets
 from medprobe.prompts import first_turn, load_template
-from medprobe.types import AnswerType, Outcome
+from medprobe.types import AnswerType, Outcome, Record
 
 FIX = Path(__file__).parent / "fixtures" / "omnimedvqa"
 
@@ -65,6 +66,10 @@ def test_subgroups_modality_and_question_type(root):
                                              "question_type": "Modality Recognition", "language": "en"}
     # one row of the release's "Chest CT Scan.json" names the field `modality`, not `modality_type`
     assert by_id["Chest CT Scan_0001"].metadata["modality"] == "CT(Computed Tomography)"
+    # the paper reports accuracy by modality and by question type: both are subgroup rows
+    rows = {k for k, _ in subsets([Record(sample=s) for s in by_id.values()])}
+    assert {"modality=Fundus Photography", "modality=CT(Computed Tomography)",
+            "question_type=Modality Recognition"} <= rows
 
 
 def test_all_adds_restricted_access_and_says_so(root):

@@ -266,7 +266,8 @@ def test_medxpertqa_fixture(tmp_path):
 
 def test_registry():
     reliability = {"mediconfusion": "mediconfusion", "probmed": "probmed", "smmile": "smmile-em",
-                   "smmile-plus": "smmile-em", "mmmu-med": "mmmu"}  # benchmarks with their own official preset
+                   "smmile-plus": "smmile-em", "mmmu-med": "mmmu",  # benchmarks with their own official preset
+                   "iu-xray": "report", "mimic-cxr": "report", "chexpert-plus": "report"}  # report generation
     assert names() == sorted(["medxpertqa-mm", "pathvqa", "pmc-vqa", "slake-en", "slake-zh", "vqa-rad", "vqa-rad-demo",
                               "omnimedvqa", "gmai-mmbench", "medframeqa", *reliability])
     for name in names():

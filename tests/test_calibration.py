@@ -96,7 +96,7 @@ def test_results_carry_calibration_from_logprobs(tmp_path):
     run = make_run(tmp_path / "r", samples, replies)
     from medprobe.compare import load_run
 
-    section = compute_calibration(load_run(run).records, "strict")
+    section = compute_calibration(load_run(run).all_records, "strict")
     (source,) = section.sources
     assert section.available and source.source == "logprob" and source.n == 5
     assert source.metric("ece").value == pytest.approx(0.34) and source.metric("auroc").value == pytest.approx(5 / 6)
@@ -112,7 +112,7 @@ def test_no_confidence_says_not_available_and_agreement_is_accepted(tmp_path):
     run = make_run(tmp_path / "r", closed_samples(4), ["yes", "no", "yes", "yes"])
     from medprobe.compare import load_run
 
-    records = load_run(run).records
+    records = load_run(run).all_records
     section = compute_calibration(records, "strict")
     assert not section.available and section.note.startswith("not available: the backend returned no logprobs")
     section = compute_calibration(records, "strict", agreement={"q0": 1.0, "q1": 0.4, "q2": 0.8})
@@ -120,7 +120,7 @@ def test_no_confidence_says_not_available_and_agreement_is_accepted(tmp_path):
     assert source.source == "agreement" and source.n == 3 and source.missing == 1
     assert source.metric("auroc").value == pytest.approx(1.0)
     verbal = make_run(tmp_path / "v", closed_samples(2), ["<answer>yes</answer>\nConfidence: 90", "<answer>no</answer> Confidence: 60"])
-    (source,) = compute_calibration(load_run(verbal).records, "strict").sources
+    (source,) = compute_calibration(load_run(verbal).all_records, "strict").sources
     assert source.source == "verbal" and source.metric("brier").value == pytest.approx((0.01 + 0.36) / 2)
 
 
@@ -186,7 +186,7 @@ def test_likelihood_mode_runs_report_calibration(tmp_path):
     run = make_run(tmp_path / "r", closed_samples(5), replies)
     from medprobe.compare import load_run
 
-    section = compute_calibration(load_run(run).records, "strict")
+    section = compute_calibration(load_run(run).all_records, "strict")
     (source,) = section.sources
     assert section.available and section.note is None and (source.source, source.n) == ("logprob", 5)
     assert source.mean_confidence == pytest.approx((0.9 + 0.8 + 0.7 + 0.6 + 0.7) / 5)

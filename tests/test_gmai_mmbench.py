@@ -129,3 +129,30 @@ def test_image_cells_past_the_csv_field_limit(tmp_path):
         assert load("gmai-mmbench", LoadOptions(data=str(tmp_path))).samples[0].images[0].data == big
     finally:
         csv.field_size_limit(previous)
+
+
+def test_subgroup_rows_are_the_papers_breakdowns():
+    """VLMEvalKit reports GMAI-MMBench by clinical VQA task, department, perceptual granularity and category:
+    each is a subgroup row (category only through the benchmark's own `subgroups`)."""
+    from medprobe.metrics import subsets
+    from medprobe.types import Record
+
+    samples = load("gmai-mmbench", LoadOptions(data=str(FIX))).samples
+    rows = dict(subsets([Record(sample=s) for s in samples]))
+    keys = {k.split("=", 1)[0] for k in rows if "=" in k}
+    assert {"category", "clinical_task", "department", "granularity", "modality"} <= keys
+    assert len(rows["category=pneumonia"]) == sum(s.metadata.get("category") == "pneumonia" for s in samples)
+
+
+def test_category_rows_are_subgroups_in_views():
+    """Views without subgroups leave the category rows out, as they do modality or department rows."""
+    from medprobe.metrics import distinct_rows
+    from medprobe.results import compute
+    from medprobe.types import Generation, Record
+
+    samples = load("gmai-mmbench", LoadOptions(data=str(FIX))).samples
+    results = compute([Record(sample=s, generations=(Generation(text="A"),)) for s in samples], ["strict"])
+    rows = results.presets[0].metrics
+    assert any(m.subset.startswith("category=") for m in rows)
+    assert not any(m.subset.startswith(("category=", "department=")) for _, m in distinct_rows(rows, False))
+    assert any(m.subset.startswith("category=") for _, m in distinct_rows(rows, True))

@@ -104,3 +104,13 @@ def test_a_save_to_disk_copy_and_the_offline_hub(tmp_path):
     assert [len(s.images) for s in copy.samples] == [2, 3, 5] and copy.provenance.revision
     with pytest.raises(LoadError, match="save_to_disk"):
         load("medframeqa", LoadOptions())  # the hub, offline
+
+
+def test_subgroup_rows_system_and_frame_count():
+    """The paper reports accuracy by body system and by frame count: both are subgroup rows."""
+    from medprobe.metrics import subsets
+    from medprobe.types import Record
+
+    rows = dict(subsets([Record(sample=s) for s in load("medframeqa", LoadOptions(data=str(FIX))).samples]))
+    assert {"system=respiratory_system", "frame_count=2", "frame_count=3", "frame_count=5"} <= set(rows)
+    assert len(rows["frame_count=5"]) == 1

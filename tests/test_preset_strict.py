@@ -94,7 +94,8 @@ def test_registry_names_and_lookup():
     assert scoring.names()[0] == "strict"
     assert set(scoring.names()) == {"strict", "llava-med", "multimedeval", "lmms-eval", "medevalkit", "mediconfusion",
                                     "probmed", "probmed-strict", "smmile-em", "smmile-mcqa", "smmile-mcqa-open",
-                                    "vlmevalkit-mcq", "mmmu"}
+                                    "vlmevalkit-mcq", "mmmu", "medgemma-vqa", "report", "rexrank", "medevalkit-report",
+                                    "multimedeval-report"}
     for name in scoring.names():
         preset = scoring.get(name)
         assert preset.name == name

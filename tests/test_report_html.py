@@ -21,20 +21,22 @@ from typer.testing import CliRunner
 from medprobe import scoring, verdicts
 from medprobe.backends import BackendConfig
 from medprobe.cli import app
+from medprobe.compare import CompareResult, Interval
 from medprobe.figures import (
     Corruption,
     CorruptionCurve,
     Gap,
+    Paired,
     Reliability,
     ReliabilityBin,
     RunFigures,
     SeverityPoint,
-    load_run,
     run_figures,
     variant_tag,
 )
 from medprobe.manifest import Coverage
 from medprobe.pipeline import RunSpec
+from medprobe.runs import load as load_run
 from medprobe.store import RESULTS
 from medprobe.types import Outcome
 from medprobe.views.html import short_names, write_report
@@ -131,7 +133,7 @@ def _outcomes(run: Path, preset: str) -> dict[str, str]:
     """sample id -> outcome code of the clean samples, computed here from the records."""
     data = load_run(run)
     out = {}
-    for r in data.records:
+    for r in data.all_records:
         if variant_tag(r.sample) is None and scoring.get(preset).applies(r.sample):
             out[r.sample.id] = "e" if not r.answered else {Outcome.CORRECT: "c", Outcome.WRONG: "w", Outcome.INVALID: "i"}[
                 scoring.get(preset).score_generation(r.sample, r.final).outcome]
@@ -198,7 +200,7 @@ def test_filters_and_search_change_the_rows(page, runs):
     mri = next(v for v, label in groups if label == "modality: MRI")
     page.select("group", mri)
     shown = page.ids()
-    meta = {r.sample.id: r.sample.metadata.get("modality") for r in load_run(runs[0]).records}
+    meta = {r.sample.id: r.sample.metadata.get("modality") for r in load_run(runs[0]).all_records}
     assert shown and {meta[i] for i in shown} == {"MRI"}
     page.select("group", "-1")
     probes = page.page.eval_on_selector_all('select[name="probe"] option', "os => os.map(o => [o.value, o.textContent])")
@@ -301,7 +303,7 @@ def test_report_writes_plots_thumbnails_and_data(report, runs):
         assert not external.search(path.read_text()), path  # nothing that a browser would fetch
     # one thumbnail per distinct image: 4 JPEGs + the DICOM, their corruptions, the blank images
     thumbs = sorted((report / "thumbs").glob("*.jpg"))
-    records = [r for run in runs for r in load_run(run).records]
+    records = [r for run in runs for r in load_run(run).all_records]
     distinct = {(str(ref.path), ref.view) for r in records for ref in r.sample.images}
     assert 0 < len(thumbs) <= len(distinct)
     assert len({t.name.split("-")[0] for t in thumbs}) == len(thumbs)
@@ -320,6 +322,27 @@ def test_rewriting_reuses_thumbnails_and_a_moved_run_still_shows_its_images(runs
         assert again.thumbnails_made == 0 and again.thumbnails_reused == first.thumbnails
     finally:
         (moved / "probe_images").rename(runs[0] / "probe_images")
+
+
+def test_writing_again_over_unchanged_runs_reuses_the_last_write_and_any_change_redoes_it(runs, tmp_path):
+    out = tmp_path / "r"
+    first = write_report([runs[0]], out)
+    data = {p.name: p.read_bytes() for p in (out / "data").iterdir()}
+    again = write_report([runs[0]], out)
+    assert "inputs unchanged: last write reused" in again.timings and "sample browser" not in again.timings
+    assert again.model_dump(exclude={"seconds", "timings", "thumbnails_made", "thumbnails_reused"}) == first.model_dump(
+        exclude={"seconds", "timings", "thumbnails_made", "thumbnails_reused"})  # fmt: skip
+    assert {p.name: p.read_bytes() for p in (out / "data").iterdir()} == data
+    page = (out / "index.html").read_text()
+    assert "s0-reliability" in page and "s0-index.js" in page  # rendered again from the saved state, whole
+    # a re-score (results.json rewritten), another preset, or a file of the last write gone: a full write
+    (runs[0] / RESULTS).touch()
+    assert "sample browser" in write_report([runs[0]], out).timings
+    assert "sample browser" in write_report([runs[0]], out, preset="llava-med").timings
+    next((out / "thumbs").iterdir()).unlink()
+    redone = write_report([runs[0]], out, preset="llava-med")
+    assert "sample browser" in redone.timings and redone.thumbnails_made == 1
+    assert "inputs unchanged: last write reused" in write_report([runs[0]], out, preset="llava-med").timings
 
 
 def test_runs_of_two_benchmarks_get_two_sections(runs, tmp_path):
@@ -409,6 +432,55 @@ def test_fragile_and_robust_corruption_verdicts():
     robust = Corruption(clean=0.8, clean_low=0.72, clean_high=0.88, curves=(curve("jpeg", 0.01, -0.03, 0.05),))
     [v] = verdicts.corruption(_figures(corruption=robust))
     assert v.key == "corruption.robust" and v.level == "good"
+
+
+def _pair(diff: float, low: float | None, high: float | None, p: float, n: int = 200) -> Paired:
+    result = CompareResult(run_a="openai/a", run_b="openai/b", dir_a="runs/a", dir_b="runs/b", benchmark="vqa-rad",
+                           split="test", preset="strict", n=n, only_a=0, only_b=0, errors_left_out=0, mismatched=0,
+                           accuracy_a=0.7 + diff, accuracy_b=0.7, difference=diff, paired_ci=Interval(low=low, high=high),
+                           unpaired_ci=Interval(low=low, high=high), both_correct=100, both_wrong=40, b=35, c=25,
+                           mcnemar_p=p, seed=0, n_resamples=1000)  # fmt: skip
+    return Paired(run_a="openai/a", run_b="openai/b", result=result)
+
+
+def test_paired_verdict_never_says_no_difference_beside_an_interval_that_excludes_zero():
+    # the case a reader found: McNemar does not reject, the paired bootstrap interval excludes 0
+    [v] = verdicts.for_pairs([_pair(0.05, 0.004, 0.096, p=0.07)])
+    assert v.key == "paired.borderline" and "No detectable" not in v.text and "indistinguishable" not in v.text
+    assert "paired 95% CI 0.4 to 9.6" in v.text and "interval excludes 0" in v.text and "McNemar p = 0.07 >= 0.05" in v.text
+    assert _pair(0.05, 0.004, 0.096, p=0.07).result.verdict.startswith("borderline: the paired interval excludes 0")
+    # the other way round: the test rejects, the interval (resampling images) reaches 0
+    [v] = verdicts.for_pairs([_pair(0.05, -0.003, 0.1, p=0.01)])
+    assert v.key == "paired.borderline" and "more accurate" not in v.text and "McNemar test rejects" in v.text
+    # agreement either way: the claim, and which tests back it
+    [v] = verdicts.for_pairs([_pair(-0.08, -0.13, -0.03, p=0.002)])
+    assert v.key == "paired.difference" and v.text.startswith("openai/b is more accurate than openai/a")
+    assert "both the McNemar test (exact McNemar p = 0.002) and the paired interval" in v.text
+    [v] = verdicts.for_pairs([_pair(0.01, -0.04, 0.06, p=0.6)])
+    assert v.key == "paired.none" and "interval contains 0" in v.text
+    assert verdicts.for_pairs([_pair(0.0, None, None, p=1.0, n=0)]) == []
+
+
+def test_no_verdict_calls_a_figure_zero_when_its_interval_excludes_zero():
+    """Every combination of point value, interval and p: whatever a verdict calls indistinguishable from 0 (or
+    no difference) cites an interval that contains 0."""
+    cited = re.compile(r"95% CI (-?[0-9.]+) to (-?[0-9.]+)")
+    found = []
+    for value in (-0.2, -0.05, 0.0, 0.03, 0.15):
+        for low, high in ((value - 0.1, value + 0.1), (value - 0.01, value + 0.004), (value + 0.001, value + 0.2),
+                          (value - 0.2, value - 0.001), (None, None)):  # fmt: skip
+            for p in (0.001, 0.049, 0.05, 0.3):
+                found += verdicts.for_pairs([_pair(value, low, high, p)])
+            found += verdicts.blind(_figures(gaps=(_gap(value, low, high),)))
+    says_zero = [v for v in found if re.search(r"indistinguishable|No detectable", v.text)]
+    assert len(says_zero) > 10
+    for v in says_zero:
+        (low, high), = cited.findall(v.text)
+        assert float(low) <= 0 <= float(high), v.text
+    assert {v.key for v in found} >= {"paired.none", "paired.difference", "paired.borderline", "blind.ignores_image",
+                                      "blind.inconclusive", "blind.uses_image", "blind.better_blind"}  # fmt: skip
+    no_interval = verdicts.blind(_figures(gaps=(_gap(0.01, None, None),)))
+    assert [v.key for v in no_interval] == ["blind.inconclusive"] and "has no interval" in no_interval[0].text
 
 
 def test_partial_run_verdict_names_the_coverage():

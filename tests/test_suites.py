@@ -235,3 +235,125 @@ def test_an_entry_file_is_read_inside_the_benchmarks_folder(tmp_path):
     without = _invoke(str(suite), "--out", str(tmp_path / "b"))  # no folder to find the file in
     assert without.exit_code == 2
     assert "pass --data-root" in suites.read_result(tmp_path / "b").entries[0].reason
+
+
+# ---------------------------------------------------------------- an offline machine fails missing entries at once
+
+OFFLINE_TABLE = """
+[[entry]]
+benchmark = "medframeqa"
+label = "MedFrameQA"
+
+[[entry]]
+benchmark = "mmmu-med"
+split = "validation"
+label = "MMMU"
+
+[[entry]]
+benchmark = "vqa-rad-demo"
+split = "test"
+label = "demo"
+"""
+
+
+@pytest.fixture
+def no_hub(monkeypatch, tmp_path):
+    """Nothing may reach the hub: a call to `datasets.load_dataset` fails the test (the refusal must come
+    before it, not after its timeouts); an empty Hugging Face cache; the probe's per-process answer forgotten."""
+    import datasets
+
+    from medprobe import hub_reach
+
+    def no_load(*args, **kwargs):
+        raise AssertionError(f"datasets.load_dataset{args} was called: the hub was tried")
+
+    monkeypatch.setattr(datasets, "load_dataset", no_load)
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_DATASETS_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    hub_reach._reachable.cache_clear()
+    yield hub_reach
+    hub_reach._reachable.cache_clear()
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # bound, never listening: a connection is refused
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("offline", ["declared", "unreachable"])
+def test_offline_machine_fails_each_missing_entry_at_once_and_goes_on(tmp_path, monkeypatch, no_hub, offline):
+    if offline == "unreachable":  # no HF_*_OFFLINE: the short connect probe finds the hub is not there
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
+    else:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    root = tmp_path / "data"
+    root.mkdir()
+    out = tmp_path / "runs"
+    result = _invoke(str(_suite_file(tmp_path / "t.toml", OFFLINE_TABLE)), "--data-root", str(root), "--out", str(out))
+    assert result.exit_code == 2, result.output
+    by = {e.label: e for e in suites.read_result(out).entries}
+    assert by["demo"].status == "complete"  # the suite went on after the two missing entries
+    for label, name, folder in (("MedFrameQA", "medframeqa", "MedFrameQA"), ("MMMU", "mmmu-med", "MMMU")):
+        entry = by[label]
+        assert entry.status == "failed" and entry.exit_code == 2 and entry.headline is None
+        assert f"medprobe data get {name} --to {root}" in entry.reason and "--data-root DIR" in entry.reason
+        assert f"no {folder} folder under --data-root" in entry.reason
+        assert ("HF_HUB_OFFLINE is set" if offline == "declared" else "did not answer within") in entry.reason
+        assert not (out / entry.run).exists()  # refused before a run folder was made
+
+
+def test_hub_probe_gives_up_on_a_connection_that_hangs(monkeypatch, no_hub):
+    """A lookup or handshake that never returns (an offline machine's DNS) is given up on after the
+    timeout: the probe returns while the connection attempt is still blocked."""
+    import socket
+    import threading
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    release = threading.Event()
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: release.wait(30) and None)
+    try:
+        why = no_hub.unreachable("MMMU/MMMU", timeout=0.05)
+        assert not release.is_set() and "did not answer within 0.05 s" in why
+    finally:
+        release.set()
+
+
+def test_a_cached_dataset_is_left_to_datasets(monkeypatch, no_hub, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert "HF_HUB_OFFLINE is set" in no_hub.unreachable("MMMU/MMMU")
+    (tmp_path / "hf-home" / "hub" / "datasets--MMMU--MMMU").mkdir(parents=True)
+    assert no_hub.unreachable("MMMU/MMMU") is None  # datasets reads its cache offline
+    assert "HF_HUB_OFFLINE" in no_hub.unreachable("SuhaoYu1020/MedFrameQA")
+
+
+def test_medgemma_suite_reads_the_reports_tokenized_f1_over_every_question(tmp_path):
+    """medgemma-mm's SLAKE and VQA-RAD columns are the report's two numbers: tokenized F1 over every question
+    (closed and open together) and closed-subset accuracy, from one run per benchmark (medgemma-vqa)."""
+    from medprobe import scoring
+    from medprobe.benchmarks import load
+    from medprobe.benchmarks._base import LoadOptions
+
+    root = _data_root(tmp_path / "data")
+    out = tmp_path / "runs"
+    result = _invoke("medgemma-mm", "--data-root", str(root), "--out", str(out))
+    assert result.exit_code == 2, result.output  # MedXpertQA has no data here
+    by = {e.label: e for e in suites.read_result(out).entries}
+    preset = scoring.get("medgemma-vqa")
+    for bench, folder, label in (("slake-en", "SLAKE", "SLAKE"), ("vqa-rad", "vqa-rad", "VQA-RAD")):
+        samples = load(bench, LoadOptions(data=str(root / folder), split="test")).samples
+        f1 = [preset.score(s, "yes").value for s in samples]  # the scripted model answers "yes"
+        closed = [preset.score(s, "yes").extra["accuracy"] for s in samples if s.answer_type == "closed"]
+        whole, acc = by[f"{label} (tokenized F1)"], by[f"{label} closed (accuracy)"]
+        assert whole.run == acc.run  # one run, two rows
+        assert whole.headline.metric == "token_f1" and whole.headline.n == len(samples)
+        assert whole.headline.value == pytest.approx(sum(f1) / len(f1))
+        assert acc.headline.metric == "accuracy" and acc.headline.value == pytest.approx(sum(closed) / len(closed))
+        assert 0 < len(closed) < len(samples)  # the F1 row really is over closed and open questions together
+    assert by["MedXpertQA MM"].status == "failed" and "medprobe data get medxpertqa-mm" in by["MedXpertQA MM"].reason

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from medprobe import figures, verdicts
+from medprobe import figures, runs, verdicts
 from medprobe.card import Figure, ModelCard, TrustCard
 from medprobe.compare import markdown as compare_markdown
 from medprobe.fmt import pct, span
@@ -58,7 +58,8 @@ def verdict_lines(model: ModelCard) -> list[str]:
     """The model's plain-word verdicts (medprobe.verdicts: each read from one figure by a rule written
     in docs/verdicts.md), one bullet each; none when the run folder cannot be read back."""
     try:
-        run = figures.load_run(Path(model.run_dir))
+        run = runs.load(Path(model.run_dir), scored=True)
+        run.all_records  # noqa: B018 (read here, so an unreadable folder gives no verdicts rather than an error)
     except (FileNotFoundError, ValueError):
         return []
     return bullets(verdicts.for_run(figures.run_figures(run, model.headline_preset)))

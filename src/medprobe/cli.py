@@ -124,6 +124,7 @@ class _Flags:
     montage: int | None = None
     plane: str | None = None
     dicom_tag: list[str] | None = None
+    section: str | None = None
     backend_option: list[str] | None = None
     ray_address: str | None = None
     probe: list[str] | None = None
@@ -172,7 +173,8 @@ class _Flags:
             benchmark=bench,
             load=LoadOptions(split=f.split, data=f.data, images_dir=str(f.images_dir) if f.images_dir else None,
                              limit=f.limit, mapping=str(f.mapping) if f.mapping else None,
-                             allow_outside_root=f.allow_outside_root, view=view, dicom_tags=tuple(f.dicom_tag or ())),
+                             allow_outside_root=f.allow_outside_root, view=view, dicom_tags=tuple(f.dicom_tag or ()),
+                             section=f.section),
             backend=BackendConfig(provider=provider, model=name, base_urls=tuple(f.base_url or ()),
                                   api_key_env=f.api_key_env, timeout_s=f.timeout,
                                   options={**({"seed": f.seed} if provider == "baseline" else {}),
@@ -221,9 +223,10 @@ def run(
     montage: Annotated[Optional[int], Opt(min=1, max=64, help="tile K evenly spaced slices into one image")] = None,
     plane: Annotated[Optional[str], Opt(help="NIfTI plane: axial, coronal or sagittal (after RAS reorientation)")] = None,
     dicom_tag: Annotated[Optional[list[str]], Opt(help="copy a non-identifying DICOM field into metadata, repeatable: Modality, BodyPartExamined, ViewPosition, ImageLaterality, Laterality, SliceThickness")] = None,
+    section: Annotated[Optional[str], Opt(help="report benchmarks (iu-xray, mimic-cxr, chexpert-plus): the report section that is the reference, findings (default) or impression; studies without it are skipped at load and counted")] = None,
     backend_option: Annotated[Optional[list[str]], Opt("--backend-option", "-O", help="KEY=VALUE for the backend, repeatable: batch_size=8, device=cuda, dtype=bfloat16, tensor_parallel_size=2, max_model_len=4096, gpu_memory_utilization=0.9, load_format=dummy (see docs/scale-out.md)")] = None,
     ray_address: Annotated[Optional[str], Opt(help="--model ray/...: the Ray cluster to join, HEAD_IP:6379 (as `ray start --head` prints it) or ray://HEAD_IP:10001 (default: RAY_ADDRESS, else a local Ray); same as -O ray_address=... (docs/scale-out.md)")] = None,
-    probe: Annotated[Optional[list[str]], Opt(help="reliability probe, repeatable: blind, corrupt, permute, negate, pair, paraphrase, repeat, icl, think; options as NAME:ITEM,KEY=VALUE@LEVELS, e.g. corrupt:gaussian_noise,jpeg@3,5 or repeat:k=5,t=0.7 (docs/probes.md)")] = None,
+    probe: Annotated[Optional[list[str]], Opt(help="reliability probe, repeatable: blind, corrupt, permute, negate, pair, paraphrase, repeat, icl, think, laterality (reports); options as NAME:ITEM,KEY=VALUE@LEVELS, e.g. corrupt:gaussian_noise,jpeg@3,5 or repeat:k=5,t=0.7 (docs/probes.md)")] = None,
     answer_mode: Annotated[str, Opt(help="generate | next-token | option-likelihood (likelihood modes need hf, vllm or an openai server with logprobs)")] = "generate",
     extra_body: Annotated[Optional[str], Opt(help="JSON object of fields passed through into every request body, e.g. '{\"chat_template_kwargs\": {\"enable_thinking\": false}}' (part of the request key and the manifest)")] = None,
     body_field: Annotated[Optional[list[str]], Opt("--body", "-B", help="KEY=VALUE request-body field on top of --extra-body, repeatable; VALUE is JSON when it parses, else a string; a dotted KEY nests: -B reasoning_effort=high, -B top_k=20, -B chat_template_kwargs.enable_thinking=false")] = None,
@@ -402,6 +405,9 @@ def compare(
 
     from medprobe.store import StorageError
 
+    if preset and _is_report_preset(preset):  # reports have no right/wrong: per-metric paired bootstrap by study
+        _compare_reports(run_a, run_b, preset, as_json)
+        return
     try:
         result = compare_runs(run_a, run_b, preset, cluster=cluster_key)
     except StorageError as exc:
@@ -411,6 +417,29 @@ def compare(
     typer.echo(json.dumps(result.model_dump(mode="json"), indent=2, allow_nan=False) if as_json else markdown(result))
     if result.empty_reason:  # nothing compared is not a result: exit 2, after printing what was left out
         _fail(result.empty_reason)
+
+
+def _is_report_preset(name: str) -> bool:
+    from medprobe import scoring
+    from medprobe.types import AnswerType
+
+    try:
+        return AnswerType.REPORT in scoring.get(name).value_names
+    except ValueError:
+        return False  # an unknown name: compare_runs says which presets exist
+
+
+def _compare_reports(run_a: Path, run_b: Path, preset: str, as_json: bool) -> None:
+    from medprobe import compare_report
+
+    try:
+        result = compare_report.compare(run_a, run_b, preset)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(result.model_dump(mode="json"), indent=2, allow_nan=False) if as_json
+               else compare_report.markdown(result))
+    if result.n == 0:
+        _fail(f"Runs {run_a} and {run_b} have no study with a valid report in both; nothing to compare.")
 
 
 @app.command()
@@ -465,11 +494,13 @@ def judge(
     judge_model: Annotated[str, Opt(help="judge PROVIDER/NAME, e.g. openai/gpt-4o")],
     base_url: Annotated[Optional[list[str]], Opt(help="OpenAI-compatible server URL of the judge")] = None,
     api_key_env: Annotated[Optional[str], Opt(help="env var holding the judge's API key (never stored)")] = None,
-    concurrency: Annotated[int, Opt(min=1, help="judge requests in flight at once")] = 8,
+    concurrency: Annotated[Optional[int], Opt(min=1, help="pin the judge requests in flight at N (default: adaptive, as `run`: starts at 16, grows while latency holds, halves on 429s, 5xx and timeouts, up to --max-concurrency)")] = None,
+    max_concurrency: Annotated[int, Opt(min=1, help="the most judge requests adaptive concurrency lets in flight")] = 256,
     timeout: Annotated[float, Opt(help="seconds per judge request before it is retried")] = 120.0,
     retries: Annotated[int, Opt(min=0, help="retries of a failed judge request")] = 4,
-    judge_prompt: Annotated[Optional[str], Opt(help="judge prompt name (smmile-binary, mediconfusion-scores) or JSON file")] = None,
-    kind: Annotated[str, Opt(help="auto | binary | option-scores (auto: option scores for multiple choice)")] = "auto",
+    judge_prompt: Annotated[Optional[str], Opt(help="judge prompt name (smmile-binary, mediconfusion-scores, green-report) or JSON file")] = None,
+    kind: Annotated[str, Opt(help="auto | binary | option-scores | green (auto: green for reports, option scores for "
+                                  "multiple choice)")] = "auto",
 ) -> None:
     """LLM judge over a run's answers (resumable, cached); adds judge rows and judge/rule agreement to results."""
     from medprobe.backends import BackendConfig, parse_model
@@ -484,7 +515,8 @@ def judge(
         spec = JudgeSpec(backend=BackendConfig(provider=provider, model=name, base_urls=tuple(base_url or ()),
                                                api_key_env=api_key_env, timeout_s=timeout),
                          prompt=judge_prompt, kind=kind,  # type: ignore[arg-type]
-                         settings=RunSettings(concurrency=concurrency, timeout_s=timeout, max_retries=retries))
+                         settings=RunSettings(concurrency=concurrency, max_concurrency=max_concurrency,
+                                              timeout_s=timeout, max_retries=retries))
         bar, update = _progress_bar()
         try:
             done = run_judge(run_dir, spec, progress=update)
@@ -496,11 +528,12 @@ def judge(
         raise typer.Exit(130) from None
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
+    level = f"; concurrency {done.concurrency}, peak {done.concurrency_peak}" if done.concurrency_peak else ""
     typer.echo(f"judged {done.judged} samples ({done.sent} requests sent, {done.cached} cached, "
-               f"{done.errors} judge errors, {done.skipped} skipped)")
+               f"{done.errors} judge errors, {done.skipped} skipped{level})")
     if results.judge is not None:
         row = results.preset(results.judge.preset).get("overall")
-        typer.echo(f"{results.judge.preset}: accuracy {100 * row.value:.1f} "
+        typer.echo(f"{results.judge.preset}: {row.metric} {100 * row.value:.1f} "
                    f"(95% CI {100 * row.ci_low:.1f} to {100 * row.ci_high:.1f}) n={row.n} invalid={row.invalid}")
         typer.echo("\n".join(markdown(results.judge)))
 

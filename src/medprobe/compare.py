@@ -16,19 +16,22 @@ An invalid answer (no rule of the preset could read it) counts as *not correct*;
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
 from medprobe import clusters, scoring
-from medprobe.manifest import Manifest
+from medprobe.runs import Run
+from medprobe.runs import load as load_run
 from medprobe.stats import N_RESAMPLES, bootstrap_ci, bootstrap_means, rng_for
-from medprobe.store import read_records
 from medprobe.types import Frozen, Outcome, Record
 
 INVALID_RULE = "invalid answers count as not correct; items with a failed request in either run are left out"
+#: a difference is claimed when the exact McNemar p is below this AND the paired interval excludes 0
+#: (docs/verdicts.md, "Comparisons"; the report's verdicts read `CompareResult.decision` too)
+ALPHA = 0.05
 
 
 class Interval(Frozen):
@@ -78,34 +81,35 @@ class CompareResult(Frozen):
                 "compare runs of the same benchmark data.")  # fmt: skip
 
     @property
+    def decision(self) -> Literal["empty", "difference", "none", "test_only", "interval_only"]:
+        """What the two paired figures say together. The exact McNemar test (p < ALPHA) and the paired
+        bootstrap interval (excludes 0) are different tests and can disagree near the edge (few discordant
+        items; the interval resamples images, the test items), so a difference is claimed only when both say
+        so, "no difference" only when neither does, and a disagreement is borderline (docs/verdicts.md)."""
+        low, high = self.paired_ci.low, self.paired_ci.high
+        if self.n == 0 or low is None or high is None:
+            return "empty"  # nothing shared, or no interval: no claim either way
+        excludes = low > 0 or high < 0
+        significant = self.mcnemar_p < ALPHA
+        if significant and excludes:
+            return "difference"
+        return "test_only" if significant else "interval_only" if excludes else "none"
+
+    @property
     def verdict(self) -> str:
-        if self.n == 0:
-            return "no shared items"
-        if self.mcnemar_p >= 0.05:
-            return f"no significant difference (McNemar p = {self.mcnemar_p:.3g})"
-        better = self.run_a if self.difference > 0 else self.run_b
-        return f"{better} is more accurate (McNemar p = {self.mcnemar_p:.3g})"
-
-
-@dataclass(frozen=True)
-class LoadedRun:
-    dir: Path
-    manifest: Manifest
-    records: list[Record]
-
-    @property
-    def label(self) -> str:
-        return self.manifest.model_name
-
-    @property
-    def benchmark(self) -> tuple[str, str]:
-        bench = self.manifest.benchmark
-        return str(bench.get("benchmark")), str(bench.get("split"))
-
-
-def load_run(run_dir: Path) -> LoadedRun:
-    manifest, records = read_records(run_dir)
-    return LoadedRun(run_dir, manifest, records)
+        """The comparison in words, naming the test behind it (the rule of `decision`)."""
+        p = f"exact McNemar p = {self.mcnemar_p:.3g}"
+        decision = self.decision
+        if decision == "empty":
+            return "no shared items" if self.n == 0 else f"no interval, no verdict ({p})"
+        if decision == "none":
+            return f"no significant difference ({p}; the paired interval contains 0)"
+        if decision == "interval_only":
+            return f"borderline: the paired interval excludes 0 but the McNemar test does not reject ({p} >= {ALPHA})"
+        if decision == "test_only":
+            return f"borderline: {p} < {ALPHA} but the paired interval contains 0"
+        better = self.run_a if (self.difference or 0.0) > 0 else self.run_b
+        return f"{better} is more accurate ({p}; the paired interval excludes 0)"
 
 
 def is_probe_variant(record: Record) -> bool:
@@ -164,11 +168,11 @@ def _correct(records: list[Record], preset_name: str) -> dict[str, bool | None]:
     return out
 
 
-def _check_comparable(a: LoadedRun, b: LoadedRun) -> None:
-    if a.benchmark != b.benchmark:
+def _check_comparable(a: Run, b: Run) -> None:
+    if (a.benchmark, a.split) != (b.benchmark, b.split):
         raise ValueError(
-            f"Runs are on different benchmarks or splits: {a.dir} is {a.benchmark[0]} (split {a.benchmark[1]}), "
-            f"{b.dir} is {b.benchmark[0]} (split {b.benchmark[1]}). Compare runs of the same benchmark and split."
+            f"Runs are on different benchmarks or splits: {a.dir} is {a.benchmark} (split {a.split}), "
+            f"{b.dir} is {b.benchmark} (split {b.split}). Compare runs of the same benchmark and split."
         )
 
 
@@ -176,16 +180,16 @@ def _num(x: float) -> float | None:
     return None if x != x else float(x)  # NaN is not JSON: an undefined value is null
 
 
-def compare_runs(a: LoadedRun, b: LoadedRun, preset: str | None = None, seed: int | None = None,
+def compare_runs(a: Run, b: Run, preset: str | None = None, seed: int | None = None,
                  cluster: str | None = clusters.DEFAULT) -> CompareResult:  # fmt: skip
     """Paired comparison of two loaded runs on their shared items; the intervals resample `cluster`
     (medprobe.clusters: the image by default, a metadata column, or none for items)."""
     _check_comparable(a, b)
     preset = preset or a.manifest.default_preset
     seed = a.manifest.seed if seed is None else seed
-    samples_a = {r.sample.id: r.sample for r in a.records}
-    samples_b = {r.sample.id: r.sample for r in b.records}
-    ca, cb = _correct(a.records, preset), _correct(b.records, preset)
+    samples_a = {r.sample.id: r.sample for r in a.all_records}
+    samples_b = {r.sample.id: r.sample for r in b.all_records}
+    ca, cb = _correct(a.all_records, preset), _correct(b.all_records, preset)
     shared = [i for i in ca if i in cb]
     if not shared:
         raise ValueError(f"Runs {a.dir} and {b.dir} share no items (no sample id in common); nothing to compare.")
@@ -200,8 +204,8 @@ def compare_runs(a: LoadedRun, b: LoadedRun, preset: str | None = None, seed: in
     paired = paired_bootstrap(xa, xb, seed, name + "/paired", clusters=resampling.labels)
     unpaired = unpaired_bootstrap(xa, xb, seed, name + "/unpaired", clusters=resampling.labels)
     return CompareResult(
-        run_a=a.label, run_b=b.label, dir_a=str(a.dir), dir_b=str(b.dir), benchmark=a.benchmark[0],
-        split=a.benchmark[1], preset=preset, n=len(usable), only_a=len(ca) - len(shared), only_b=len(cb) - len(shared),
+        run_a=a.label, run_b=b.label, dir_a=str(a.dir), dir_b=str(b.dir), benchmark=a.benchmark,
+        split=a.split, preset=preset, n=len(usable), only_a=len(ca) - len(shared), only_b=len(cb) - len(shared),
         errors_left_out=len(same) - len(usable), mismatched=len(shared) - len(same),
         accuracy_a=float(xa.mean()) if len(xa) else None, accuracy_b=float(xb.mean()) if len(xb) else None,
         difference=float(xa.mean() - xb.mean()) if len(xa) else None,

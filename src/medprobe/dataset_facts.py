@@ -127,9 +127,11 @@ FACTS: dict[str, DatasetFacts] = {f.benchmark: f for f in [
     DatasetFacts(
         benchmark="pmc-vqa", folder="PMC-VQA", homepage="https://github.com/xiaoman-zhang/PMC-VQA",
         licence="not stated (PubMed Central open-access figures)",
-        hub=HubSource(repo_id="xmcmic/PMC-VQA", allow_patterns=("*.csv", "README.md"), image_patterns=("images.zip",),
-                      archives=("images.zip",)),
-        files=(ExpectedFile(path="test_clean.csv", rows=2000),),
+        # version 1: images.zip unpacks to images/; version 2 (test_2.csv, Lingshu's set): images_2.zip to figures/
+        hub=HubSource(repo_id="xmcmic/PMC-VQA", allow_patterns=("*.csv", "README.md"),
+                      image_patterns=("images.zip", "images_2.zip"), archives=("images.zip", "images_2.zip")),
+        files=(ExpectedFile(path="test_clean.csv", rows=2000),
+               ExpectedFile(path="test_2.csv", rows=None, required=False)),
         splits=(ExpectedSplit(split="test", samples=2000,
                               source="PMC-VQA README: test_clean.csv, the cleaned test set"),),
     ),
@@ -210,6 +212,49 @@ FACTS: dict[str, DatasetFacts] = {f.benchmark: f for f in [
         hub=HubSource(repo_id="SuhaoYu1020/MedFrameQA", allow_patterns=("data/*", "README.md")),
         files=(ExpectedFile(path="data/*.parquet", rows=2851),),
         splits=(ExpectedSplit(split="test", samples=2851, source="MedFrameQA (Yu et al., 2025): 2,851 questions"),),
+    ),
+    DatasetFacts(
+        benchmark="iu-xray", folder="iu_xray", homepage="https://openi.nlm.nih.gov/",
+        licence="NLM Open-i terms of use (no named licence stated)",
+        manual=("IU-Xray is not on a dataset hub in the R2Gen layout. Download iu_xray.zip from the link in "
+                "https://github.com/zhjohnchan/R2Gen (README, Datasets) and unzip it into DIR/iu_xray (annotation.json "
+                "and images/<study>/0.png, 1.png). Or MedEvalKit's layout: datas/IU_XRAY/test.json of "
+                "https://github.com/alibaba-damo-academy/MedEvalKit with the Open-i PNGs "
+                "(https://openi.nlm.nih.gov/imgs/collections/NLMCXR_png.tgz) unpacked into images/ beside it."),
+        files=(ExpectedFile(path="annotation.json|test.json"),),
+        splits=(ExpectedSplit(split="test", samples=590, source="R2Gen (Chen et al., EMNLP 2020) Table 1: IU X-RAY "
+                              "test 590 reports (train 2,069, val 296); MedEvalKit's test.json has 296"),),
+    ),
+    DatasetFacts(
+        benchmark="mimic-cxr", folder="mimic-cxr-jpg", homepage="https://physionet.org/content/mimic-cxr-jpg/2.1.0/",
+        licence="PhysioNet Credentialed Health Data License 1.5.0", gated=True,
+        manual=("MIMIC-CXR is credentialed (PhysioNet), not on a dataset hub:\n"
+                "1. become a credentialed PhysioNet user (https://physionet.org/settings/credentialing/) and complete "
+                "the CITI 'Data or Specimens Only Research' course;\n"
+                "2. accept and sign the data use agreements of MIMIC-CXR-JPG (https://physionet.org/content/"
+                "mimic-cxr-jpg/2.1.0/) and of MIMIC-CXR (https://physionet.org/content/mimic-cxr/2.1.0/), which "
+                "holds the reports;\n"
+                "3. from MIMIC-CXR-JPG download mimic-cxr-2.0.0-split.csv.gz, mimic-cxr-2.0.0-metadata.csv.gz and "
+                "files/ (all, or the studies of the split you evaluate) into DIR/mimic-cxr-jpg, e.g. `wget -r -N -c "
+                "-np --user USER --ask-password https://physionet.org/files/mimic-cxr-jpg/2.1.0/`;\n"
+                "4. from MIMIC-CXR download mimic-cxr-reports.zip and unzip it into the same folder "
+                "(files/pXX/pXXXXXXXX/sXXXXXXXX.txt beside the image folders);\n"
+                "5. run `medprobe data check mimic-cxr --data DIR/mimic-cxr-jpg`, then `medprobe run mimic-cxr "
+                "--data DIR/mimic-cxr-jpg --section findings ...`."),
+        files=(ExpectedFile(path="mimic-cxr-2.0.0-split.csv.gz|mimic-cxr-2.0.0-split.csv"),
+               ExpectedFile(path="mimic-cxr-2.0.0-metadata.csv.gz|mimic-cxr-2.0.0-metadata.csv")),
+    ),
+    DatasetFacts(
+        benchmark="chexpert-plus", folder="chexpert-plus", homepage="https://aimi.stanford.edu/datasets/chexpert-plus",
+        licence="Stanford University School of Medicine CheXpert Plus Dataset Research Use Agreement", gated=True,
+        manual=("CheXpert Plus is credentialed (Stanford AIMI), not on a dataset hub:\n"
+                "1. open https://aimi.stanford.edu/datasets/chexpert-plus, log in and accept the research use "
+                "agreement;\n"
+                "2. download df_chexpert_plus_240401.csv and the PNG images (or use your CheXpert-v1.0 JPGs) from "
+                "the links you are given, into DIR/chexpert-plus (images: train/ and valid/ there or under PNG/);\n"
+                "3. run `medprobe run chexpert-plus --data DIR/chexpert-plus ...` (--images-dir when the images "
+                "are elsewhere)."),
+        files=(ExpectedFile(path="df_chexpert_plus_240401.csv"),),
     ),
 ]}  # fmt: skip
 

@@ -10,22 +10,20 @@ figures into plain-words verdicts; `medprobe.views.plots` draws them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from medprobe import calibration_metrics as cm
 from medprobe import scoring
 from medprobe.calibration import logprob_confidence, parse_verbal_confidence
-from medprobe.compare import CompareResult, LoadedRun, compare_runs
-from medprobe.manifest import Coverage, Manifest
+from medprobe.compare import CompareResult, compare_runs
+from medprobe.manifest import Coverage
 from medprobe.probes._base import ProbeMetric, ProbeResult
 from medprobe.reasoning import split_generation
-from medprobe.results import Results
+from medprobe.runs import Run
 from medprobe.scoring._base import Preset
-from medprobe.store import RESULTS, read_records
+from medprobe.store import RESULTS
 from medprobe.types import Frozen, Outcome, Record, Sample, Scalar, Score
 
 #: calibration sources in order of preference (the trust card's order)
@@ -39,39 +37,6 @@ MAX_SUBGROUP_VALUES = 12
 
 
 # ---------------------------------------------------------------- reading a run
-
-
-@dataclass(frozen=True)
-class RunData:
-    """One run folder read back: typed manifest, results and every record (clean and probe variants)."""
-
-    dir: Path
-    manifest: Manifest
-    results: Results
-    records: list[Record]
-
-    @property
-    def label(self) -> str:
-        return self.manifest.model_name
-
-    @property
-    def benchmark(self) -> tuple[str, str]:
-        return str(self.manifest.benchmark.get("benchmark")), str(self.manifest.benchmark.get("split"))
-
-
-def load_run(run_dir: Path) -> RunData:
-    """Read a scored run folder (manifest.json, records.sqlite, results.json)."""
-    run_dir = Path(run_dir)
-    manifest, records = read_records(run_dir)
-    path = run_dir / RESULTS
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} has no {RESULTS}. Run `medprobe score {run_dir}` first.")
-    try:
-        results = Results.model_validate_json(path.read_bytes())
-    except ValidationError as exc:
-        raise ValueError(f"{path} does not match this medprobe version ({exc.error_count()} problems); "
-                         f"re-score it with `medprobe score {run_dir}`.") from None  # fmt: skip
-    return RunData(run_dir, manifest, results, records)
 
 
 def variant_tag(sample: Sample) -> tuple[str, str, str, dict[str, Scalar]] | None:
@@ -210,18 +175,19 @@ class Paired(Frozen):
 # ---------------------------------------------------------------- computing them
 
 
-def coverage_of(run: RunData) -> Coverage:
+def coverage_of(run: Run) -> Coverage:
     """results.coverage; runs scored before coverage existed: the manifest's, else built from results.counts."""
-    if run.results.coverage is not None:
-        return run.results.coverage
+    results = run.scored()
+    if results.coverage is not None:
+        return results.coverage
     if run.manifest.coverage is not None:
         return run.manifest.coverage
-    c = run.results.counts
+    c = results.counts
     return Coverage(samples=c.samples, answered=c.answered, errors=c.errors)
 
 
-def headline_preset(run: RunData, preset: str | None = None) -> str:
-    names = [p.preset for p in run.results.presets]
+def headline_preset(run: Run, preset: str | None = None) -> str:
+    names = [p.preset for p in run.scored().presets]
     if preset and preset not in names:
         raise ValueError(f"preset {preset!r} is not in {run.dir / RESULTS}; have {', '.join(names)}. Pass one of them "
                          "to --preset.")  # fmt: skip
@@ -229,46 +195,47 @@ def headline_preset(run: RunData, preset: str | None = None) -> str:
     return wanted if wanted in names else (names[0] if names else wanted)
 
 
-def run_figures(run: RunData, preset: str | None = None) -> RunFigures:
+def run_figures(run: Run, preset: str | None = None) -> RunFigures:
+    """Every figure of a scored run under its headline preset (`preset`, default the benchmark's)."""
     name = headline_preset(run, preset)
-    bench, split = run.benchmark
+    probes = run.scored().probes
     reliability, note = reliability_figure(run)
     return RunFigures(
-        label=run.label, run_dir=str(run.dir), benchmark=bench, split=split, status=str(run.manifest.status),
+        label=run.label, run_dir=str(run.dir), benchmark=run.benchmark, split=run.split, status=str(run.manifest.status),
         stop_reason=run.manifest.stop_reason, preset=name, coverage=coverage_of(run), headline=_headline(run, name),
-        reliability=reliability, reliability_note=note, corruption=corruption_figure(run.results.probes),
-        gaps=tuple(gap_figures(run.results.probes)), subgroups=tuple(subgroup_figures(run, name)),
-        closed=_closed(run, name), probes=run.results.probes,
+        reliability=reliability, reliability_note=note, corruption=corruption_figure(probes),
+        gaps=tuple(gap_figures(probes)), subgroups=tuple(subgroup_figures(run, name)), closed=_closed(run, name),
+        probes=probes,
     )  # fmt: skip
 
 
-def _headline(run: RunData, preset: str) -> Headline | None:
+def _headline(run: Run, preset: str) -> Headline | None:
     try:
-        m = run.results.preset(preset).get("overall")
+        m = run.scored().preset(preset).get("overall")
     except KeyError:
         return None
     return Headline(preset=preset, metric=m.metric, value=m.value, ci_low=m.ci_low, ci_high=m.ci_high, n=m.n,
-                    invalid=m.invalid, parsers=m.parsers, interval=run.results.interval)  # fmt: skip
+                    invalid=m.invalid, parsers=m.parsers, interval=run.scored().interval)  # fmt: skip
 
 
-def _closed(run: RunData, preset: str) -> Subgroup | None:
+def _closed(run: Run, preset: str) -> Subgroup | None:
     try:
-        m = run.results.preset(preset).get("closed", "accuracy")
+        m = run.scored().preset(preset).get("closed", "accuracy")
     except KeyError:
         return None
     return Subgroup(key="answer_type", group="closed", metric=m.metric, value=m.value, ci_low=m.ci_low, ci_high=m.ci_high,
                     n=m.n)  # fmt: skip
 
 
-def confidences(run: RunData, preset: str, source: str) -> tuple[np.ndarray, np.ndarray]:
+def confidences(run: Run, preset: str, source: str) -> tuple[np.ndarray, np.ndarray]:
     """(confidence, correct) per answered clean sample with a confidence from `source`, by the rules of
     medprobe.calibration (so the bins below add up to the ECE in results.json)."""
     rule = scoring.get(preset)
-    agreement = {str(m.detail["sample_id"]): m.value for p in run.results.probes for m in p.rows
+    agreement = {str(m.detail["sample_id"]): m.value for p in run.scored().probes for m in p.rows
                  if m.name == "sample_agreement"}  # fmt: skip
     conf, correct = [], []
-    for r in run.records:
-        if not r.answered or variant_tag(r.sample) is not None or not rule.applies(r.sample):
+    for r in run.all_records:
+        if not r.answered or r.sample.is_variant or not rule.applies(r.sample):
             continue
         s = score(preset, r)
         if source == "logprob":
@@ -283,8 +250,8 @@ def confidences(run: RunData, preset: str, source: str) -> tuple[np.ndarray, np.
     return np.array(conf, float), np.array(correct, float)
 
 
-def reliability_figure(run: RunData) -> tuple[Reliability | None, str | None]:
-    section = run.results.calibration
+def reliability_figure(run: Run) -> tuple[Reliability | None, str | None]:
+    section = run.scored().calibration
     if section is None or not section.available or not section.sources:
         return None, (section.note if section is not None and section.note else
                       "calibration not available: ask for confidences with --logprobs 5 (or --prompt "
@@ -383,10 +350,10 @@ def gap_figures(probes: Sequence[ProbeResult]) -> list[Gap]:
     return out
 
 
-def subgroup_figures(run: RunData, preset: str) -> list[Subgroup]:
+def subgroup_figures(run: Run, preset: str) -> list[Subgroup]:
     """The headline preset's subgroup rows (main metric per subset), largest groups first per key."""
     try:
-        metrics = run.results.preset(preset).metrics
+        metrics = run.scored().preset(preset).metrics
     except KeyError:
         return []
     seen: set[str] = set()
@@ -411,14 +378,13 @@ def subgroup_figures(run: RunData, preset: str) -> list[Subgroup]:
     return out
 
 
-def paired_figures(runs: Sequence[RunData], preset: str | None = None) -> list[Paired]:
+def paired_figures(runs: Sequence[Run], preset: str | None = None) -> list[Paired]:
     """Every pair of runs (in the order given), compared on shared items under the headline preset of the first."""
     out = []
     for i, a in enumerate(runs):
         for b in runs[i + 1:]:
             try:
-                result = compare_runs(LoadedRun(a.dir, a.manifest, a.records), LoadedRun(b.dir, b.manifest, b.records),
-                                      headline_preset(a, preset))  # fmt: skip
+                result = compare_runs(a, b, headline_preset(a, preset))
                 out.append(Paired(run_a=a.label, run_b=b.label, result=result))
             except ValueError as exc:
                 out.append(Paired(run_a=a.label, run_b=b.label, note=f"not compared: {exc}"))

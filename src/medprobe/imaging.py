@@ -37,10 +37,10 @@ def resolve_path(ref: ImageRef, allow_outside_root: bool = False) -> Path:
     if ref.root is None:
         return Path(ref.path)
     try:
-        root, target = _resolve(ref.root, ref.path)
+        root, target, inside = _resolve(ref.root, ref.path)
     except (OSError, ValueError, RuntimeError) as exc:  # a NUL byte, a symlink loop (RuntimeError before 3.13)
         raise ImageError(f"Image path {ref.path!r} cannot be resolved ({exc}). Check the dataset's image column.") from None
-    if not allow_outside_root and not target.is_relative_to(root):
+    if not allow_outside_root and not inside:
         raise ImageError(
             f"Image path {ref.path!r} points outside the dataset root {root.name!r}; refusing to read it. "
             "Move the image under the dataset folder, or pass --allow-outside-root if you trust this file."
@@ -49,10 +49,12 @@ def resolve_path(ref: ImageRef, allow_outside_root: bool = False) -> Path:
 
 
 @lru_cache(maxsize=65536)
-def _resolve(root: str, path: str) -> tuple[Path, Path]:
-    # realpath costs several syscalls; a benchmark shows each image many times
+def _resolve(root: str, path: str) -> tuple[Path, Path, bool]:
+    # realpath costs several syscalls, and the containment test pathlib's parsing; a benchmark shows each image
+    # many times (a probe run hashes each image once per variant)
     resolved = Path(root).resolve()
-    return resolved, (resolved / path).resolve()
+    target = (resolved / path).resolve()
+    return resolved, target, target.is_relative_to(resolved)
 
 
 def read_bytes(ref: ImageRef, allow_outside_root: bool = False) -> bytes:

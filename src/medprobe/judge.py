@@ -20,6 +20,7 @@ from typing import Literal
 import orjson
 from pydantic import Field
 
+from medprobe import judge_green
 from medprobe.backends import BackendConfig, create
 from medprobe.judge_prompts import DEFAULT, JudgePrompt, Kind, load_judge_prompt, parse_binary, parse_option_scores
 from medprobe.prompts import LETTERS, PromptTemplate
@@ -41,8 +42,9 @@ class JudgeSpec(Frozen):
 
     backend: BackendConfig = Field(description="the judge model")
     prompt: str | None = Field(None, description="judge prompt name or JSON file; None: the default of each kind")
-    kind: Literal["auto", "binary", "option-scores"] = Field(
-        "auto", description="auto: option scores for multiple-choice samples, 1/0 verdicts for the others")
+    kind: Literal["auto", "binary", "option-scores", "green"] = Field(
+        "auto", description="auto: GREEN-style error counts for reports, option scores for multiple-choice "
+        "samples, 1/0 verdicts for the others")
     settings: RunSettings = RunSettings()
     margin: float = Field(MARGIN, description="option scores: the winner must beat every other option by this")
 
@@ -77,10 +79,14 @@ class JudgeRun(Frozen):
     cached: int
     sent: int
     errors: int
+    concurrency: str | None = Field(None, description="adaptive (medprobe.throttle, as `run`), pinned "
+                                    "(--concurrency N) or backend (a local judge's own batching)")
+    concurrency_peak: int | None = Field(None, description="the most judge requests the level allowed in flight")
 
 
 def _kind_for(sample: Sample, spec: JudgeSpec, prompt: JudgePrompt | None) -> Kind | None:
-    kind = spec.kind if spec.kind != "auto" else prompt.kind if prompt else (
+    kind = spec.kind if spec.kind != "auto" else prompt.kind if prompt else "green" if (
+        sample.answer_type is AnswerType.REPORT) else (
         "option-scores" if sample.answer_type is AnswerType.MULTIPLE_CHOICE and sample.options else "binary")
     return None if kind == "option-scores" and len(sample.options) < 2 else kind
 
@@ -133,7 +139,7 @@ def _judge(run_dir: Path, spec: JudgeSpec, progress: Progress | None) -> JudgeRu
     identity = {"model": spec.model, "prompts": {k: p.hash for k, p in prompts.items()}, "kind": spec.kind,
                 "margin": spec.margin}
     store = RunStore(run_dir / JUDGE_DB)
-    total = Counts()
+    total, peaks = Counts(), []
     try:
         store.db.executescript(_TABLES)
         _reset_if_changed(store, identity)
@@ -148,6 +154,8 @@ def _judge(run_dir: Path, spec: JudgeSpec, progress: Progress | None) -> JudgeRu
                     counts = runner.run(execute(job, backend, store, spec.settings, progress))
                     for field in ("total", "cached", "sent", "errors"):
                         setattr(total, field, getattr(total, field) + getattr(counts, field))
+                    total.mode = counts.mode  # each kind's job has its own gate; every one runs in one mode
+                    peaks += [counts.gate.controller.peak] if counts.gate is not None else []
             finally:
                 runner.run(backend.aclose())
         verdicts = _verdicts(store, groups, prompts, spec)
@@ -158,7 +166,8 @@ def _judge(run_dir: Path, spec: JudgeSpec, progress: Progress | None) -> JudgeRu
         raise
     store.close()
     run = JudgeRun(judged=len(verdicts), skipped=skipped, requests=total.total, cached=total.cached,
-                   sent=total.sent, errors=sum(v.outcome is None for v in verdicts))
+                   sent=total.sent, errors=sum(v.outcome is None for v in verdicts), concurrency=total.mode,
+                   concurrency_peak=max(peaks, default=None))
     _record_manifest(run_dir, spec, prompts, status="complete", last=run)
     return run
 
@@ -199,6 +208,11 @@ def _verdicts(store: RunStore, groups, prompts: dict[Kind, JudgePrompt], spec: J
 
 def _read(sample: Sample, raw: str, kind: Kind, margin: float, base: dict) -> Verdict:
     """A verdict from the judge's reply: unreadable -> invalid with the reason, never a rule's guess."""
+    if kind == "green":  # a report's error counts: a graded verdict, its GREEN score in scores["green"]
+        counts = judge_green.parse_green(raw)
+        if counts.error:
+            return Verdict(**base, raw=raw, outcome=Outcome.INVALID, reason="unparseable_verdict", error=counts.error)
+        return Verdict(**base, raw=raw, outcome=judge_green.GRADED, scores=counts.scores())
     if kind == "binary":
         parsed = parse_binary(raw)
         if parsed.error:

@@ -9,6 +9,9 @@ Two verdict kinds, each from a benchmark's official judge:
   configs/prompts/answering.json `conversion`): the judge scores the free answer against each
   option on 1-10; an option is chosen only when it beats the other by the margin 3
   (`medprobe.scoring.mediconfusion.choose`), else the answer is invalid.
+- `green` (reports; GREEN, Stanford-AIMI/GREEN): the judge counts the candidate report's clinically
+  significant and insignificant errors in six categories and the matched findings; the study's score is
+  matched / (matched + significant errors) (`medprobe.judge_green`).
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from typing import Literal
 
 from pydantic import Field
 
+from medprobe import judge_green
 from medprobe.prompts import LETTERS, load_named
 from medprobe.types import AnswerType, Frozen, Sample
 
-Kind = Literal["binary", "option-scores"]
+Kind = Literal["binary", "option-scores", "green"]
 
 
 class JudgePrompt(Frozen):
@@ -93,14 +97,18 @@ MEDICONFUSION_SCORES = JudgePrompt(
     max_tokens=512,
 )
 
-BUILTIN: dict[str, JudgePrompt] = {p.name: p for p in (SMMILE_BINARY, MEDICONFUSION_SCORES)}
-DEFAULT: dict[str, str] = {"binary": SMMILE_BINARY.name, "option-scores": MEDICONFUSION_SCORES.name}
+# GREEN's task in medprobe's words (medprobe.judge_green): {answer} is the reference report
+GREEN_REPORT = JudgePrompt(name=judge_green.NAME, kind="green", user=judge_green.USER, max_tokens=judge_green.MAX_TOKENS)
+
+BUILTIN: dict[str, JudgePrompt] = {p.name: p for p in (SMMILE_BINARY, MEDICONFUSION_SCORES, GREEN_REPORT)}
+DEFAULT: dict[str, str] = {"binary": SMMILE_BINARY.name, "option-scores": MEDICONFUSION_SCORES.name,
+                           "green": GREEN_REPORT.name}
 
 
 def load_judge_prompt(name_or_path: str) -> JudgePrompt:
     """A built-in judge prompt by name, or a JSON file with the JudgePrompt fields."""
     return load_named(name_or_path, BUILTIN, JudgePrompt, "judge prompt",
-                      "name, kind (binary or option-scores), user (and optionally system, temperature, max_tokens); "
+                      "name, kind (binary, option-scores or green), user (and optionally system, temperature, max_tokens); "
                       "user may use {question}, {answer}, {response} and {options}")
 
 

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import Field
 
-from medprobe import clusters, scoring
+from medprobe import clusters, judge_green, scoring
 from medprobe.clusters import Resampling
+from medprobe.judge_report_green import ReportAgreement, graded
+from medprobe.judge_report_green import markdown as green_markdown
 from medprobe.metrics import Metric, PresetResult, benchmark_aggregate, subsets
 from medprobe.types import Answer, Frozen, Outcome, Record, Score
 
@@ -49,6 +51,8 @@ class JudgeSection(Frozen):
     errors: int = Field(description="answered samples whose judge request failed: no verdict, not scored")
     invalid_reasons: dict[str, int] = Field(default_factory=dict, description="unparseable_verdict, no_margin")
     agreement: tuple[Agreement, ...] = ()
+    report_agreement: tuple[ReportAgreement, ...] = Field((), description="GREEN verdicts on reports: correlation "
+                                                          "with each rule metric, study by study")
 
 
 def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -83,8 +87,13 @@ def judge_rows(records: Sequence[Record], verdicts: dict[str, Verdict], rules: S
         return None
     model = have[0][1].judge_model
     name = f"judge:{model}"
+    # GREEN-style verdicts grade reports (a score, not right/wrong): their own rows (medprobe.judge_report_green)
+    reports = [(r, v) for r, v in have if v.kind == judge_green.KIND]
+    green = graded(reports, rules, name, seed, cluster)
+    have = [(r, v) for r, v in have if v.kind != judge_green.KIND]
+    answered = [r for r in answered if verdicts.get(r.sample.id) is None or verdicts[r.sample.id].kind != judge_green.KIND]
     scored = [(r, _score(v)) for r, v in have if v.outcome is not None]
-    errors = len(answered) - len(scored)
+    errors = len(answered) - len(scored) + green.errors
     recs, scores = [r for r, _ in scored], [s for _, s in scored]
     metrics = []
     outcome = np.array([s.outcome for s in scores], object)
@@ -100,13 +109,16 @@ def judge_rows(records: Sequence[Record], verdicts: dict[str, Verdict], rules: S
                               ci_low=low, ci_high=high, n=len(idx), correct=tally[Outcome.CORRECT],
                               wrong=tally[Outcome.WRONG], invalid=tally[Outcome.INVALID],
                               interval=resampling.method_for(idx), clusters=resampling.count(idx)))  # fmt: skip
-    kinds = sorted({v.kind for _, v in have})
+    metrics = green.metrics + metrics
+    kinds = sorted({v.kind for _, v in have} | ({judge_green.KIND} if reports else set()))
     # benchmark rows (MediConfusion pairs) need the chosen option: only option-score verdicts carry one
     if kinds == ["option-scores"] and (aggregate := benchmark_aggregate(recs)) is not None:
         metrics += aggregate(recs, scores, name, seed)
     result = PresetResult(
         preset=name, description=f"LLM judge {model} ({', '.join(kinds)} verdicts); unreadable verdicts are invalid",
-        reproduces="SMMILE evaluate_LLMJudge.py (1/0 verdicts); MediConfusion clean_up_gpt + check_answer (option scores, margin 3)",
+        reproduces="SMMILE evaluate_LLMJudge.py (1/0 verdicts); MediConfusion clean_up_gpt + check_answer (option scores, margin 3)"
+                   + ("; GREEN compute_green (green: matched / (matched + significant errors), mean over readable verdicts)"
+                      if reports else ""),
         metrics=tuple(metrics))  # fmt: skip
     judge_ok = np.array([s.outcome is Outcome.CORRECT for s in scores], bool)
     rows = []
@@ -118,8 +130,10 @@ def judge_rows(records: Sequence[Record], verdicts: dict[str, Verdict], rules: S
                                 for i in keep], bool)  # fmt: skip
             rows.append(agreement(rule, judge_ok[keep], rule_ok))
     section = JudgeSection(preset=name, judge_model=model,
-                           prompts={v.prompt_name: v.prompt_hash for _, v in have}, judged=len(scored), errors=errors,
-                           invalid_reasons=dict(Counter(v.reason for _, v in have if v.reason)), agreement=tuple(rows))  # fmt: skip
+                           prompts={v.prompt_name: v.prompt_hash for _, v in [*have, *reports]},
+                           judged=len(scored) + green.judged, errors=errors,
+                           invalid_reasons=dict(Counter(v.reason for _, v in have if v.reason) + green.invalid_reasons),
+                           agreement=tuple(rows), report_agreement=green.agreement)  # fmt: skip
     return result, section
 
 
@@ -153,4 +167,4 @@ def markdown(section: JudgeSection | None) -> list[str]:
         kappa = "n/a" if a.kappa is None else f"{a.kappa:.3f}"
         lines.append(f"| {a.preset} | {a.n} | {100 * a.agreement:.1f} | {kappa} | {a.both_correct} | {a.judge_only} | "
                      f"{a.rule_only} | {a.both_wrong} |")
-    return lines
+    return lines + green_markdown(section.report_agreement)

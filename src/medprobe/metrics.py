@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from medprobe.stats import interval_method
 from medprobe.types import AnswerType, Frozen, Record, Sample
@@ -41,6 +42,13 @@ class Metric(Frozen):
     interval: str = Field(interval_method(), description="how ci_low/ci_high were computed (resampled unit, "
                           "resamples, level), e.g. 'cluster bootstrap by image, 1000 resamples, 95% percentile'")
     clusters: int | None = Field(None, description="clusters resampled (e.g. distinct images); None = per question")
+    unavailable: str | None = Field(None, description="'not available: <why, what to install>' for a metric that "
+                                    "could not be computed here (value NaN, never 0); None = computed")
+
+    @field_validator("value", "ci_low", "ci_high", mode="before")
+    @classmethod
+    def _nan_from_json(cls, v: float | None) -> float:
+        return float("nan") if v is None else v  # JSON writes NaN (no interval, a metric not available) as null
 
 
 class PresetResult(Frozen):
@@ -59,15 +67,16 @@ class PresetResult(Frozen):
 def subsets(records: Sequence[Record]) -> list[tuple[str, np.ndarray]]:
     """overall, answer types, then subgroups by key and decreasing n (capped per key): row indices."""
     groups: dict[str, list[int]] = defaultdict(list)
+    keys = subgroup_keys(records)
     for i, r in enumerate(records):
         groups[str(r.sample.answer_type)].append(i)
-        for key in SUBGROUP_KEYS:
+        for key in keys:
             value = r.sample.metadata.get(key)
             if value not in (None, ""):
                 groups[f"{key}={value}"].append(i)
     out = [("overall", np.arange(len(records)))]
     out += [(k, np.array(groups[k])) for k in map(str, AnswerType) if k in groups]
-    for key in SUBGROUP_KEYS:
+    for key in keys:
         rows = sorted(((k, v) for k, v in groups.items() if k.startswith(key + "=")), key=lambda kv: -len(kv[1]))
         out += [(k, np.array(v)) for k, v in rows[:MAX_GROUP_VALUES]]
     return out
@@ -92,6 +101,26 @@ def regroup(groups: list[tuple[str, np.ndarray]], records: Sequence[Record],
     return out + [g for g in groups if g[0] != "overall" and g[0] not in kinds]
 
 
+def subgroup_keys(records: Sequence[Record]) -> tuple[str, ...]:
+    """SUBGROUP_KEYS, then the keys the records' registered benchmark adds (`BenchmarkSpec.subgroups`:
+    the breakdowns its paper reports, such as GMAI-MMBench's category)."""
+    from medprobe import benchmarks  # the benchmark registry is lazy: loading it pulls in every reader
+
+    names = {r.sample.benchmark for r in records}
+    spec = benchmarks.spec_for(names.pop()) if len(names) == 1 else None
+    own = tuple(k for k in (spec.subgroups if spec else ()) if k not in SUBGROUP_KEYS)
+    return SUBGROUP_KEYS + own
+
+
+@lru_cache(maxsize=1)
+def declared_subgroup_keys() -> frozenset[str]:
+    """SUBGROUP_KEYS and every registered benchmark's own subgroup keys: what a view hides when it
+    shows no subgroups (`distinct_rows(subgroups=False)`)."""
+    from medprobe import benchmarks  # the benchmark registry is lazy: loading it pulls in every reader
+
+    return frozenset(SUBGROUP_KEYS).union(*(benchmarks.get(name).subgroups for name in benchmarks.names()))
+
+
 def benchmark_aggregate(records: Sequence[Record]):
     """The registered benchmark's `aggregate` hook (MediConfusion pairs, ProbMed groups), if any."""
     from medprobe import benchmarks  # the benchmark registry is lazy: loading it pulls in every reader
@@ -108,7 +137,9 @@ def distinct_rows(metrics: Sequence[Metric], subgroups: bool = True) -> list[tup
       benchmark, `closed` in an all-closed one) repeats the overall row and is left out;
     - metrics of one subset with the same value, interval and counts are one row, labelled
       'accuracy = f1' (MultiMedEval's three metrics coincide on yes/no answers);
-    - `subgroups=False` keeps only overall, the answer types and the benchmark's own rows.
+    - `subgroups=False` keeps only overall, the answer types and the benchmark's own rows, without
+      subgroup rows (a SUBGROUP_KEYS key or one a benchmark declares, such as GMAI-MMBench's
+      category; MediConfusion's per-category pair rows share that key and are left out too).
     """
     overall = {(m.metric, m.n) for m in metrics if m.subset == "overall"}
     out: list[tuple[str, Metric]] = []
@@ -116,7 +147,7 @@ def distinct_rows(metrics: Sequence[Metric], subgroups: bool = True) -> list[tup
     for m in metrics:
         if m.subset != "overall" and (m.metric, m.n) in overall:
             continue
-        if not subgroups and "=" in m.subset and m.subset.split("=", 1)[0] in SUBGROUP_KEYS:
+        if not subgroups and "=" in m.subset and m.subset.split("=", 1)[0] in declared_subgroup_keys():
             continue
         # rounded: a mean of fractions and a mean of 0/1 values that agree differ in the last bits
         key = (m.subset, *(round(x, 9) for x in (m.value, m.ci_low, m.ci_high)), m.n, m.correct, m.wrong, m.invalid)

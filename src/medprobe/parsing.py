@@ -95,7 +95,12 @@ _REFUSAL_KEYS = ("not", "n't", "unable", "sorry", "apologi", "as an ai", "imposs
 
 def _refusal(text: str) -> bool:
     """True when the text declines to answer ("I cannot determine...", "As an AI...")."""
-    low = text.lower().replace("\u2019", "'")
+    return _refusal_lowered(text.lower())
+
+
+def _refusal_lowered(low: str) -> bool:
+    """`_refusal` of a text lowercased already."""
+    low = low.replace("\u2019", "'")
     for key in _REFUSAL_KEYS:
         if key in low:
             return _REFUSAL.search(low) is not None
@@ -148,8 +153,9 @@ def _explicit(text: str) -> tuple[str, str] | None:
     return None
 
 
-def _after_prefix(text: str) -> str | None:
-    if "answer" not in text.lower():
+def _after_prefix(text: str, low: str | None = None) -> str | None:
+    """The text after the last "Answer:" marker, or None; `low`: the text lowercased, when known."""
+    if "answer" not in (text.lower() if low is None else low):
         return None
     last = None
     for last in _PREFIX.finditer(text):
@@ -196,7 +202,7 @@ def _yes_no_in(segment: str, method: str) -> Answer:
         return _invalid(YES_NO_PARSER, "both_yes_and_no")
     if not low.strip(_EDGE):
         return _invalid(YES_NO_PARSER, "empty")
-    return _invalid(YES_NO_PARSER, "refusal" if _refusal(low) else "no_yes_no")
+    return _invalid(YES_NO_PARSER, "refusal" if _refusal_lowered(low) else "no_yes_no")
 
 
 def _yes_no_words(low: str) -> set[str]:
@@ -229,7 +235,7 @@ def parse_yes_no(text: str | None) -> Answer:
     value = yes_no_value(low)
     if value:
         return _found(value, YES_NO_PARSER, "exact")
-    tail = _after_prefix(low)
+    tail = _after_prefix(low, low)
     if tail is not None:
         return _yes_no_in(tail, "answer_prefix")
     if _yes_no_pair(low):
@@ -237,7 +243,7 @@ def parse_yes_no(text: str | None) -> Answer:
     value = _first_yes_no(low)
     if value:  # a leading yes/no beats a hedge later on ("Yes, though the cause cannot be determined")
         return _found(value, YES_NO_PARSER, "first_word")
-    if _refusal(low):
+    if _refusal_lowered(low):
         return _invalid(YES_NO_PARSER, "refusal")
     found = _yes_no_words(low)
     if len(found) == 2:
@@ -325,14 +331,20 @@ def parse_open(text: str | None) -> Answer:
     if isinstance(text, Answer):
         return text
     marked = _explicit(text)
+    low = None
     if marked:
         segment, method = marked
     else:
-        tail = _after_prefix(text)
+        low = text.lower()
+        tail = _after_prefix(text, low)
         segment, method = (tail, "answer_prefix") if tail is not None else (text, "full_text")
-    if _refusal(segment):
+        if tail is not None:
+            low = None
+    # the whole text lowercased once, for the refusal test and the normalisation (a segment lowercases itself)
+    low = segment.lower() if low is None else low
+    if _refusal_lowered(low):
         return _invalid(OPEN_PARSER, "refusal")
-    value = _normalize_open(segment)
+    value = " ".join(low.split()).strip(_EDGE)  # = _normalize_open(segment)
     if not value:
         return _invalid(OPEN_PARSER, "empty")
     return _built(value, OPEN_PARSER, method)

@@ -37,15 +37,28 @@ class PromptTemplate(Frozen):
 
     option_line: str | None = Field(None, description="how one option is written, '{letter}' and '{text}'; "
                                     "None: '{letter}. {text}'")
+    report: str | None = Field(None, description="report generation (answer type report): '{question}' is the "
+                               "study's clinical context (an 'Indication: ...' line, empty when the benchmark has "
+                               "none) and '{section}' the section asked for; None: REPORT_PROMPT")
 
     @property
     def hash(self) -> str:
-        # option_line enters the hash only when set, so templates without it keep their hash
-        exclude = {"option_line"} if self.option_line is None else None
+        # option_line and report enter the hash only when set, so templates without them keep their hash
+        exclude = {k for k in ("option_line", "report") if getattr(self, k) is None} or None
         return hashlib.sha256(self.model_dump_json(exclude=exclude).encode()).hexdigest()[:16]
 
     def for_kind(self, kind: AnswerType) -> str:
+        if kind is AnswerType.REPORT:
+            return self.report if self.report is not None else REPORT_PROMPT
         return {AnswerType.CLOSED: self.closed, AnswerType.OPEN: self.open}.get(kind, self.multiple_choice)
+
+
+#: the report instruction of templates without their own `report`. A plain request for one section, as
+#: MedEvalKit asks for a report (utils/question_formats.py get_report_generation_prompt) and the MedGemma
+#: model card asks "Describe this X-ray", but naming the section the reference holds. It is outside
+#: the template hash (so VQA templates keep theirs): changing it would leave report runs' identity
+#: unchanged, so never edit it; give a template its own `report` instead (tests/test_report_prompt.py pins it).
+REPORT_PROMPT = "{question}\nWrite the {section} section of the radiology report for this chest X-ray."
 
 
 _VERBAL = ("Give your final answer inside <answer></answer> tags. Then, on a new line, write "
@@ -123,7 +136,7 @@ def load_named(name_or_path: str, builtin: dict[str, T], model: type[T], what: s
 def load_template(name_or_path: str) -> PromptTemplate:
     """A built-in template by name, or a JSON file with the PromptTemplate fields."""
     return load_named(name_or_path, BUILTIN, PromptTemplate, "prompt template",
-                      "name, closed, open, multiple_choice (and optionally system, followups)")
+                      "name, closed, open, multiple_choice (and optionally system, followups, option_line, report)")
 
 
 def format_options(options: tuple[str, ...], line: str | None = None) -> str:
@@ -135,8 +148,11 @@ def format_options(options: tuple[str, ...], line: str | None = None) -> str:
 def first_turn(template: PromptTemplate, sample: Sample) -> tuple[Message, ...]:
     """System message (if any) and the user turn: images first, then the instruction."""
     options = "" if sample.metadata.get("options_in_question") else format_options(sample.options, template.option_line)
-    text = template.for_kind(sample.prompt_kind).format(question=sample.question, options=options)
+    section = str(sample.metadata.get("section") or "findings")  # the report section a report sample's gold is
+    text = template.for_kind(sample.prompt_kind).format(question=sample.question, options=options, section=section)
     text = text.replace("\n\n\n", "\n\n")  # an empty {options} must not leave a hole
+    if sample.prompt_kind is AnswerType.REPORT:
+        text = text.lstrip("\n")  # a study without clinical context: no empty first line
     parts = tuple(Part(type="image", image=img) for img in sample.images) + (Part(type="text", text=text),)
     messages = sample.history + (Message(role="user", content=parts),)  # history: in-context demonstrations
     if template.system:

@@ -22,7 +22,7 @@ from medprobe.probes._base import ProbeResult
 from medprobe.reasoning_figures import ReasoningSection, compute_reasoning
 from medprobe.scoring._base import Preset
 from medprobe.stats import N_RESAMPLES
-from medprobe.types import SCHEMA_VERSION, TRANSIENT_KINDS, ErrorKind, Frozen, Outcome, Record, Score
+from medprobe.types import SCHEMA_VERSION, TRANSIENT_KINDS, AnswerType, ErrorKind, Frozen, Outcome, Record, Score
 
 class RunCounts(Frozen):
     samples: int
@@ -111,6 +111,7 @@ def compute(records: Iterable[Record], presets: Sequence[str], seed: int = 0, pr
     # a preset restricted to other benchmarks (probmed, smmile-*) gets no empty section
     benches = {r.sample.benchmark for r in records}
     presets = [p for p in presets if not scoring.get(p).benchmarks or benches & set(scoring.get(p).benchmarks)]
+    presets = [p for p in presets if _has_rows(scoring.get(p), answered)] or presets[:1]
     probe_results = tuple(_probe_results(probes, everything, probe_preset, seed))
     # the repeat probe's per-sample agreement is one of calibration's confidence sources
     agreement = {str(m.detail["sample_id"]): m.value for p in probe_results for m in p.rows if m.name == "sample_agreement"}
@@ -118,10 +119,21 @@ def compute(records: Iterable[Record], presets: Sequence[str], seed: int = 0, pr
     main = next((p for p in preset_results if p.preset == probe_preset), preset_results[0] if preset_results else None)
     invalid = next((m.invalid for m in main.metrics if m.subset == "overall"), 0) if main else None
     coverage = _coverage(records, variants, invalid, rows, load_errors, load_error_count)
+    # calibration asks whether confidence tracks correctness: reports have no correctness
+    calibrated = next((p for p in presets if AnswerType.REPORT not in scoring.get(p).value_names), None)
     return Results(seed=seed, counts=counts, coverage=coverage, interval=resampling.method, presets=preset_results,
                    default_preset=probe_preset, probes=probe_results,
-                   calibration=compute_calibration(answered, presets[0], seed, agreement) if presets else None,
-                   reasoning=compute_reasoning(answered, main.preset, seed) if main else None)
+                   calibration=compute_calibration(answered, calibrated, seed, agreement) if calibrated else None,
+                   reasoning=compute_reasoning(answered, main.preset, seed)
+                   if main and AnswerType.REPORT not in scoring.get(main.preset).value_names else None)
+
+
+def _has_rows(preset: Preset, answered: Sequence[Record]) -> bool:
+    """Report presets get no section in a run without reports. (The other presets have no rule for a
+    report, so in a run of reports their sections are empty: a report is never scored right or wrong.)"""
+    if AnswerType.REPORT in preset.value_names:
+        return any(r.sample.answer_type is AnswerType.REPORT for r in answered)
+    return True
 
 
 def _probe_results(specs: Sequence, records: list[Record], preset: str, seed: int) -> list[ProbeResult]:
@@ -137,7 +149,7 @@ def score_all(records: Sequence[Record], preset_name: str) -> list[Score]:
     return [preset.score_generation(r.sample, r.final) for r in records]
 
 
-_OUTCOME_CODE = {Outcome.CORRECT: 0, Outcome.WRONG: 1, Outcome.INVALID: 2}
+_OUTCOME_CODE = {Outcome.CORRECT: 0, Outcome.WRONG: 1, Outcome.INVALID: 2, Outcome.SCORED: 3}
 #: (preset, record) -> the record's score under the preset
 ScoreOf = Callable[[Preset, Record], Score]
 
@@ -157,6 +169,10 @@ def _preset_result(name: str, records: Sequence[Record], subsets, seed: int, agg
     applies = np.fromiter((preset.applies(r.sample) for r in records), bool, n)
     score_of = scored or _score_of
     scores = [score_of(preset, r) if ok else None for r, ok in zip(records, applies)]
+    own = preset.corpus_rows(records, scores, subsets, seed)  # report presets: corpus statistics, not means
+    if own is not None:
+        return PresetResult(preset=name, description=preset.description, reproduces=preset.reproduces,
+                            metrics=tuple(own))
     # one pass over the scores for every per-record column (this runs once per preset and record)
     value_names = preset.value_names
     metric_names = sorted(set(value_names.values()))

@@ -1,19 +1,29 @@
 """A run folder read back as one typed object: the manifest, the results (once scored) and the
-records, streamed. `medprobe.load_run(dir)` returns it; the export and the public API read runs
-through it (inspect_ai's `EvalLog` + `read_eval_log_samples` are the model).
+records. `medprobe.load_run(dir)` returns it, and every reader of a run folder goes through it: the
+public API, the export, the paired comparison (medprobe.compare), the figures and the HTML report
+(inspect_ai's `EvalLog` + `read_eval_log_samples` are the model).
+
+Records stay on disk until asked for: `records()` streams them, `all_records` reads them once and keeps
+them (figures and comparisons pass over them several times).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from pydantic import Field, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError
 
 from medprobe.manifest import Manifest
 from medprobe.results import Results
-from medprobe.store import RECORDS, RESULTS, RunStore, read_manifest, storage_errors
+from medprobe.store import (
+    RECORDS,
+    RESULTS,
+    RunStore,
+    read_manifest,
+    read_records,
+    storage_errors,
+)
 from medprobe.types import Frozen, Record
 
 
@@ -24,6 +34,14 @@ class Run(Frozen):
     dir: Path = Field(description="the run folder")
     manifest: Manifest
     results: Results | None = Field(None, description="results.json; None when the folder was never scored")
+    _records: list[Record] | None = PrivateAttr(None)
+
+    @classmethod
+    def held(cls, run_dir: Path, manifest: Manifest, results: Results | None, records: Iterable[Record]) -> Run:
+        """A run whose records are already in memory (a run being scored): nothing is read from disk."""
+        run = cls(dir=run_dir, manifest=manifest, results=results)
+        run._records = list(records)
+        return run
 
     @property
     def label(self) -> str:
@@ -34,18 +52,40 @@ class Run(Frozen):
     def benchmark(self) -> str:
         return str(self.manifest.benchmark.get("benchmark"))
 
+    @property
+    def split(self) -> str:
+        return str(self.manifest.benchmark.get("split"))
+
+    def scored(self) -> Results:
+        """results.json, for readers that need it (figures, the report); says how to write it when missing."""
+        if self.results is None:
+            raise FileNotFoundError(f"{self.dir} has no {RESULTS}. Run `medprobe score {self.dir}` first.")
+        return self.results
+
     def records(self) -> Iterator[Record]:
-        """Every record of the run (sample + generations of each planned turn), read lazily from
-        records.sqlite: the store is opened on the first record and closed after the last."""
+        """Every record of the run (sample + generations of each planned turn). Read lazily from
+        records.sqlite (the store is opened on the first record and closed after the last) unless the run
+        holds them already."""
+        if self._records is not None:
+            yield from self._records
+            return
         store = RunStore(self.dir / RECORDS, read_only=True)  # works in a read-only run folder
         try:
             yield from store.records(turns=self.manifest.turns)
         finally:
             store.close()
 
+    @property
+    def all_records(self) -> list[Record]:
+        """Every record, read from disk on first use and kept."""
+        if self._records is None:
+            _, self._records = read_records(self.dir)
+        return self._records
 
-def load(run_dir: Path | str) -> Run:
-    """Read a run folder's manifest.json and results.json (records stay on disk until iterated)."""
+
+def load(run_dir: Path | str, scored: bool = False) -> Run:
+    """Read a run folder's manifest.json and results.json (records stay on disk until asked for).
+    `scored`: the folder must hold results.json (FileNotFoundError naming `medprobe score` otherwise)."""
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
     path = run_dir / RESULTS
@@ -54,9 +94,12 @@ def load(run_dir: Path | str) -> Run:
         with storage_errors(path):
             data = path.read_bytes()
         try:
-            results = Results.model_validate(json.loads(data))
+            results = Results.model_validate_json(data)
         except (ValueError, ValidationError) as exc:
             count = exc.error_count() if isinstance(exc, ValidationError) else 1
             raise ValueError(f"{path} does not match this medprobe version ({count} problems); re-score it with "
                              f"`medprobe score {run_dir}`.") from None  # fmt: skip
-    return Run(dir=run_dir, manifest=manifest, results=results)
+    run = Run(dir=run_dir, manifest=manifest, results=results)
+    if scored:
+        run.scored()
+    return run

@@ -173,7 +173,7 @@ class RunStore:
     def samples(self) -> list[Sample]:
         with storage_errors(self.path):
             rows = self.db.execute("SELECT body FROM samples ORDER BY idx").fetchall()
-        return [Sample.model_validate_json(body) for (body,) in rows]
+        return [Sample.from_stored(body) for (body,) in rows]
 
     def put_plan(self, entries: Iterable[tuple[str, int, str]]) -> None:
         with storage_errors(self.path), self._tx():

@@ -20,6 +20,7 @@ from medprobe.probes._report import print_table as print_probes
 from medprobe.reasoning_figures import markdown as reasoning_markdown
 from medprobe.reasoning_figures import summary_lines as reasoning_lines
 from medprobe.results import Metric, PresetResult, Results
+from medprobe.runs import Run
 from medprobe.types import Record
 
 
@@ -148,7 +149,7 @@ def _verdicts(results: Results, manifest: Manifest, records: Sequence[Record]) -
     """The plain-word verdicts (medprobe.verdicts) of the default preset's figures."""
     if not results.presets:
         return []
-    run = figures.RunData(Path("."), manifest, results, list(records))
+    run = Run.held(Path("."), manifest, results, records)
     lines = bullets(verdicts.for_run(figures.run_figures(run)))
     return ["", "## verdicts", "", *lines] if lines else []
 

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from medprobe.compare import ALPHA
 from medprobe.figures import CONFIDENT, Paired, RunFigures
 from medprobe.types import Frozen
 
@@ -37,8 +38,6 @@ SUBGROUP_MIN_N = 30
 FALSE_YES = 0.20
 #: permutation consistency below this: the answer depends on the order of the options
 CONSISTENT = 0.80
-#: comparisons: exact McNemar p below this is a difference
-ALPHA = 0.05
 
 Level = Literal["good", "caution", "bad", "info"]
 
@@ -63,7 +62,14 @@ def ci_pp(low: float | None, high: float | None) -> str:
 
 
 def _contains_zero(low: float | None, high: float | None) -> bool:
+    """The interval reaches 0, or there is none (then nothing is distinguishable from 0 either)."""
     return low is None or high is None or low <= 0 <= high
+
+
+def _shown_to_contain_zero(low: float | None, high: float | None) -> bool:
+    """An interval exists and contains 0: what "indistinguishable from 0" and "robust" need (no interval is
+    no evidence of no effect)."""
+    return low is not None and high is not None and low <= 0 <= high
 
 
 # ---------------------------------------------------------------- one run
@@ -128,10 +134,11 @@ def blind(f: RunFigures) -> list[Verdict]:
     rule = (f"blind gap = accuracy with the image minus with {what}, paired. Interval contains 0: ignores the image when "
             f"|gap| < {pp(LARGE_GAP)} pp, too few samples to tell otherwise; interval above 0: uses it (a little when the "
             f"gap is under {pp(LARGE_GAP)} pp); interval below 0: better without")  # fmt: skip
-    if _contains_zero(g.ci_low, g.ci_high) and abs(g.value) < LARGE_GAP:
+    if _shown_to_contain_zero(g.ci_low, g.ci_high) and abs(g.value) < LARGE_GAP:
         text, level, key = f"Answers barely depend on the image: {figure} is indistinguishable from 0.", "bad", "blind.ignores_image"
     elif _contains_zero(g.ci_low, g.ci_high):
-        text, level, key = (f"Too few samples to tell whether answers depend on the image: {figure} includes 0.", "caution",
+        reach = "has no interval" if g.ci_low is None or g.ci_high is None else "includes 0"
+        text, level, key = (f"Too few samples to tell whether answers depend on the image: {figure} {reach}.", "caution",
                             "blind.inconclusive")  # fmt: skip
     elif g.ci_high is not None and g.ci_high < 0:
         text, level, key = f"Answers are better without the image: {figure}.", "bad", "blind.better_blind"
@@ -183,7 +190,7 @@ def corruption(f: RunFigures) -> list[Verdict]:
             out.append(Verdict(key="corruption.fragile", level="bad", figure="corruption", run=f.label, rule=rule,
                                text=f"Fragile to {name}: accuracy falls {pp(p.drop)} pp at severity {p.severity} "
                                     f"({ci_pp(p.drop_low, p.drop_high)}, n={p.n})."))  # fmt: skip
-        elif _contains_zero(p.drop_low, p.drop_high):
+        elif _shown_to_contain_zero(p.drop_low, p.drop_high):
             robust.append(curve.corruption.replace("_", " "))
     if robust and len(robust) == len(c.curves):
         worst = max(c.curves, key=lambda cv: cv.points[-1].drop or 0.0)
@@ -252,19 +259,36 @@ def for_run(f: RunFigures) -> list[Verdict]:
 
 
 def for_pairs(pairs: Sequence[Paired]) -> list[Verdict]:
+    """One verdict per compared pair, by `CompareResult.decision`: both paired figures must agree before a
+    difference (or its absence) is stated, and the text names the test that decided."""
     out = []
-    rule = (f"paired comparison on shared items: exact McNemar p < {ALPHA} is a difference (the interval of the "
-            "difference is the paired one); otherwise no detectable difference")  # fmt: skip
+    rule = (f"paired comparison on shared items: a difference when the exact McNemar p < {ALPHA} and the paired "
+            f"95% interval excludes 0; no detectable difference when p >= {ALPHA} and the interval contains 0; "
+            "borderline when the two disagree")  # fmt: skip
     for p in pairs:
         r = p.result
-        if r is None or r.n == 0:
+        if r is None or r.decision == "empty":
             continue
-        diff = f"{pp(r.difference)} pp ({ci_pp(r.paired_ci.low, r.paired_ci.high)}), exact McNemar p = {r.mcnemar_p:.3g}, n={r.n}"
-        if r.mcnemar_p < ALPHA:
-            better, worse = (r.run_a, r.run_b) if r.difference > 0 else (r.run_b, r.run_a)
-            text = f"{better} is more accurate than {worse}: {r.run_a} minus {r.run_b} = {diff}."
-            out.append(Verdict(key="paired.difference", level="info", text=text, figure="paired", rule=rule))
+        ci = ci_pp(r.paired_ci.low, r.paired_ci.high).replace("95% CI", "paired 95% CI")
+        diff = f"{r.run_a} minus {r.run_b} = {pp(r.difference or 0.0)} pp ({ci}, n={r.n})"
+        test = f"exact McNemar p = {r.mcnemar_p:.3g}"
+        if r.decision == "difference":
+            better, worse = (r.run_a, r.run_b) if (r.difference or 0.0) > 0 else (r.run_b, r.run_a)
+            text = (f"{better} is more accurate than {worse}: {diff}; both the McNemar test ({test}) and the paired "
+                    "interval say so.")  # fmt: skip
+            key = "paired.difference"
+        elif r.decision == "none":
+            text = (f"No detectable difference between {r.run_a} and {r.run_b}: {diff}; the paired interval contains 0 "
+                    f"and the McNemar test does not reject ({test}).")  # fmt: skip
+            key = "paired.none"
+        elif r.decision == "interval_only":
+            text = (f"Borderline difference between {r.run_a} and {r.run_b}: {diff}; the paired interval excludes 0, "
+                    f"but the exact McNemar test does not reject ({test} >= {ALPHA}). More shared items would settle it.")
+            key = "paired.borderline"
         else:
-            text = f"No detectable difference between {r.run_a} and {r.run_b}: {diff}."
-            out.append(Verdict(key="paired.none", level="info", text=text, figure="paired", rule=rule))
+            text = (f"Borderline difference between {r.run_a} and {r.run_b}: {diff}; the exact McNemar test rejects "
+                    f"({test} < {ALPHA}), but the paired interval ({r.interval}) contains 0. More shared items would "
+                    "settle it.")  # fmt: skip
+            key = "paired.borderline"
+        out.append(Verdict(key=key, level="info", text=text, figure="paired", rule=rule))
     return out

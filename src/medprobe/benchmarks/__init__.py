@@ -31,6 +31,9 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "probmed": ("probmed", "SPEC"),
     "smmile": ("smmile", "SPEC"),
     "smmile-plus": ("smmile", "SPEC_PLUS"),
+    "iu-xray": ("iu_xray", "SPEC"),
+    "mimic-cxr": ("mimic_cxr", "SPEC"),
+    "chexpert-plus": ("chexpert_plus", "SPEC"),
 }
 
 
@@ -74,12 +77,20 @@ def load(bench: str, options: LoadOptions | None = None) -> Loaded:
     if bench not in _REGISTRY and Path(bench).expanduser().exists():
         from medprobe.benchmarks.custom import load_custom
 
+        if options.section is not None:
+            raise LoadError(f"--section applies to the report benchmarks (iu-xray, mimic-cxr, chexpert-plus), not to "
+                            f"the custom benchmark {bench}; drop --section.")
         if options.data:
             raise LoadError(f"{bench} is a file given as the benchmark; drop --data (it only overrides the source "
                             "of a registered benchmark).")
         return load_custom(bench, options)
     if bench in _REGISTRY:
-        return get(bench).load(options)
+        spec = get(bench)
+        if options.section is not None and options.section.strip().lower() not in spec.sections:
+            raise LoadError(f"--section {options.section} does not apply to {bench}: " + (
+                f"its sections are {', '.join(spec.sections)}." if spec.sections else
+                "it is not a report benchmark (--section is for iu-xray, mimic-cxr, chexpert-plus); drop --section."))
+        return spec.load(options)
     raise LoadError(f"Unknown benchmark {bench!r}: not a registered name ({', '.join(names())}) and no file or "
                     "folder exists at that path. Check the spelling, or give the path of an existing file.")
 

@@ -36,6 +36,9 @@ class LoadOptions(Frozen):
                                    "--slice, --montage, --plane); a row's own columns override it")
     dicom_tags: tuple[str, ...] = Field((), description="non-identifying DICOM fields copied into metadata "
                                         "(--dicom-tag; medprobe.medimage.tags.ALLOWED)")
+    section: str | None = Field(None, description="report benchmarks: the report section that is the gold "
+                                "(--section findings|impression); None: the benchmark's default. Loaders record it "
+                                "in Provenance.filters, so it enters the run identity")
 
 
 @dataclass(frozen=True)
@@ -67,3 +70,8 @@ class BenchmarkSpec:
     #: the loader also accepts a published per-sample result file as --data (it carries question and
     #: gold), so `medprobe import` works without the dataset (SMMILE's result CSVs)
     reads_result_files: bool = False
+    #: report sections the gold can be (--section), default first; empty: the benchmark takes no --section
+    sections: tuple[str, ...] = ()
+    #: metadata keys this benchmark's paper reports accuracy by, as subgroup rows beside
+    #: `medprobe.metrics.SUBGROUP_KEYS` (GMAI-MMBench's `category`)
+    subgroups: tuple[str, ...] = ()

@@ -190,8 +190,12 @@ def _index(value: Any) -> str | None:
 SPEC = BenchmarkSpec(
     name="gmai-mmbench",
     description="GMAI-MMBench VAL (answers) and TEST (no answers) in VLMEvalKit's TSV; per clinical task, "
-                "department, perceptual granularity",
+                "department, perceptual granularity, category",
     load=load,
+    # clinical_task, department, granularity and modality are medprobe.metrics.SUBGROUP_KEYS already;
+    # VLMEvalKit's GMAIMMBenchDataset.evaluate adds them per 'clinical vqa task', 'department', 'perceptual
+    # granularity' (report_acc_by_groups), and its report_acc (utils/multiple_choice.py) per 'category'
+    subgroups=("category",),
     splits=SPLITS,
     default_split="val",
     prompt="vlmevalkit-mcq",

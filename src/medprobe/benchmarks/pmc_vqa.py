@@ -1,8 +1,16 @@
 """PMC-VQA (Zhang et al., 2023): four-option questions on PubMed Central figures; accuracy.
 
-The hub repo `xmcmic/PMC-VQA` holds CSV metafiles (train.csv, test.csv, test_clean.csv) and
-images.zip. Its README documents test_clean.csv as the cleaned test set, which is the default
-here ("test"); pass `--data test.csv` for the uncleaned one. Choices are stored as "A:text".
+The hub repo `xmcmic/PMC-VQA` holds, per version, CSV metafiles and an image archive:
+
+* version 1: train.csv, test.csv, test_clean.csv and images.zip (unpacks to images/). Its README
+  documents test_clean.csv as the cleaned test set, which is the default here ("test"); pass
+  `--data test.csv` for the uncleaned one. Columns Figure_path, Question, Answer (the option text),
+  Choice A..D ("A:text"), Answer_label (the letter).
+* version 2: train_2.csv, test_2.csv and images_2.zip (unpacks to figures/). Split "test_2" reads
+  test_2.csv, the set Lingshu's PMC-VQA column is scored on (MedEvalKit utils/PMC_VQA/PMC_VQA.py reads
+  test_2.csv with images from figures/). Columns index, Figure_path, Caption, Question, Choice A..D
+  (" A: text "), Answer (the letter), split. The caption is left out of the sample: neither the
+  authors nor MedEvalKit show it to the model.
 """
 
 from __future__ import annotations
@@ -19,24 +27,30 @@ from medprobe.benchmarks.custom import collect, finish, table_provenance, pick_s
 from medprobe.types import AnswerType, Sample
 
 HUB = "xmcmic/PMC-VQA"
-FILES = {"test": "test_clean.csv", "train": "train.csv"}
+FILES = {"test": "test_clean.csv", "test_2": "test_2.csv", "train": "train.csv"}
+#: where each version's image archive unpacks beside its CSV (first found wins): images.zip -> images/,
+#: images_2.zip -> figures/ (what MedEvalKit and the hub's own examples read)
+IMAGE_FOLDERS = {1: ("images",), 2: ("figures", "images_2", "images")}
 LETTERS = "ABCD"
 
 
 def load(options: LoadOptions) -> Loaded:
-    split = pick_split(options.split, tuple(FILES), "test")
     source = options.data or HUB
     path = Path(source).expanduser()
+    # `--data .../test_2.csv` without --split is the version 2 test set, not test_clean.csv's split
+    split = pick_split(options.split, tuple(FILES), "test_2" if path.name == FILES["test_2"] else "test")
     if path.is_dir() and (path / FILES[split]).is_file():
         path = path / FILES[split]
     local = path.is_file() and path.suffix == ".csv"
     if options.images_dir:
         root = Path(options.images_dir).expanduser()
-    elif local:
-        root = path.parent / "images"  # where images.zip unpacks beside the CSV
+    elif local:  # where the version's image archive unpacks beside the CSV
+        folders = [path.parent / name for name in IMAGE_FOLDERS[2 if path.stem.endswith("_2") else 1]]
+        root = next((f for f in folders if f.is_dir()), folders[0])
     else:
-        raise LoadError(f"PMC-VQA images are not in the CSV: download images.zip from {HUB}, unzip it and pass "
-                        "--images-dir <folder>/images.")
+        archive, folder = ("images_2.zip", "figures") if split == "test_2" else ("images.zip", "images")
+        raise LoadError(f"PMC-VQA images are not in the CSV: download {archive} from {HUB}, unzip it and pass "
+                        f"--images-dir <folder>/{folder}.")
     if local:
         table = Table(read_csv(path), source, sha256=file_sha256(path))
     else:
@@ -50,12 +64,14 @@ def load(options: LoadOptions) -> Loaded:
         if "" in texts:  # a gap would shift every later letter
             raise RowError(f"empty 'Choice {LETTERS[texts.index('')]}' before a filled one")
         options_ = tuple(texts)
-        gold = str(row["Answer_label"]).strip().upper()
+        # version 1: the letter is Answer_label (Answer holds the text); version 2: Answer is the letter
+        label = "Answer_label" if "Answer_label" in row else "Answer"
+        gold = str(row.get(label) or "").strip().upper()
         if len(gold) != 1 or gold not in LETTERS[: len(options_)]:
-            raise RowError(f"Answer_label {row['Answer_label']!r} is not one of the {len(options_)} choices")
-        # no question id in the metafile: the row's position in the file is stable for a given file
+            raise RowError(f"{label} {row.get(label)!r} is not one of the {len(options_)} choices")
+        # no question id in the version 1 metafile: the row's position in the file is stable for a given file
         rid = str(row["index"]).strip() if str(row.get("index") or "").strip() else f"{split}-{row['_index']}"
-        answer_text = row.get("Answer") or row.get("Anwser")  # the README spells it both ways
+        answer_text = options_[LETTERS.index(gold)] if label == "Answer" else row.get("Answer") or row.get("Anwser")
         meta = {"language": "en", "figure_path": row["Figure_path"], "answer_text": answer_text}
         return Sample(id=rid, benchmark=SPEC.name, split=split, question=str(row["Question"]).strip(),
                       images=(to_image_ref(str(row["Figure_path"]).strip(), root),), options=options_, answer=gold,
@@ -68,7 +84,8 @@ def load(options: LoadOptions) -> Loaded:
 
 SPEC = BenchmarkSpec(
     name="pmc-vqa",
-    description="PMC-VQA four-option questions; test = test_clean.csv (images from images.zip via --images-dir)",
+    description="PMC-VQA four-option questions; test = test_clean.csv (images.zip), test_2 = version 2's "
+                "test_2.csv (images_2.zip: figures/), the set Lingshu reports",
     load=load,
     splits=tuple(FILES),
     train_split="train",

@@ -26,7 +26,7 @@ __all__ = ["DeriveProgress", "Derived", "Group", "ProbeContext", "ProbeMetric", 
 
 _REGISTRY: dict[str, str] = {
     name: f"medprobe.probes.{name}"
-    for name in ("blind", "corrupt", "permute", "negate", "pair", "paraphrase", "repeat", "icl", "think")
+    for name in ("blind", "corrupt", "permute", "negate", "pair", "paraphrase", "repeat", "icl", "think", "laterality")
 }
 #: probes that need the train split (derive reads `ProbeContext.train`)
 NEEDS_TRAIN = frozenset({"icl"})

@@ -8,6 +8,10 @@
 Blind gap = accuracy seeing minus accuracy blind, paired by parent (a model that ignores images
 has a gap of 0 and answers unchanged everywhere). A sample whose image does not decode gets no
 variant (listed as skipped) and never lends its image to a mismatch.
+
+On reports (`AnswerType.REPORT`) the same variants are compared as text: ROUGE-L and BLEU-4 of the blind
+report against the seeing one (how much of a report is template) and against the reference, with
+study-level intervals (medprobe.probes._similarity).
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ import io
 from collections.abc import Sequence
 from functools import lru_cache
 
+from medprobe.probes import _similarity
 from medprobe.probes._base import ProbeResult
 from medprobe.probes._kit import (Group, ProbeContext, ProbeSpec, by_variant, correct, failed_by_variant,
                                   generated_image, metric, paired_rows, rng, variant)
+from medprobe.probes._text import split_reports
 from medprobe.types import ImageRef, Sample
 
 NAME = "blind"
@@ -86,14 +92,33 @@ def derive(samples: Sequence[Sample], ctx: ProbeContext) -> list[Sample]:
 
 
 def analyze(groups: dict[str, Group], preset: str, seed: int) -> ProbeResult:
+    reports, groups = split_reports(groups)
+    headline, rows = _reports(reports, preset, seed) if reports else ([], [])
     kinds, failed = by_variant(groups), failed_by_variant(groups)
-    headline, rows = [], []
     for kind in [k for k in KINDS if k in kinds or k in failed]:
         pairs, lost = kinds.get(kind, []), failed.get(kind, 0)
         rows.append(metric(NAME, "clean_accuracy", [correct(p, preset) for p, _ in pairs], preset, seed, lost, variant=kind))
         block = paired_rows(NAME, pairs, preset, seed, drop="blind_gap", failed=lost, variant=kind)
         rows += block
         headline += [m for m in block if m.name in ("blind_gap", "unchanged_rate")]
-    return ProbeResult(probe=NAME, headline=tuple(headline), rows=tuple(rows),
-                       note="blind_gap = clean accuracy minus accuracy without the real image, per variant kind "
-                            "(none = no image, blank = black image, mismatch = another sample's image)")  # fmt: skip
+    note = "; ".join(filter(None, [NOTE if groups else None, REPORT_NOTE if reports else None]))
+    return ProbeResult(probe=NAME, headline=tuple(headline), rows=tuple(rows), note=note)
+
+
+NOTE = ("blind_gap = clean accuracy minus accuracy without the real image, per variant kind (none = no image, "
+        "blank = black image, mismatch = another sample's image)")
+REPORT_NOTE = ("on reports: rouge_l/bleu4_to_seeing = similarity of the blind report to the seeing one (1 = "
+               "all template), *_to_reference = blind report vs the reference, *_drop = seeing minus blind, "
+               "paired by study; intervals resample studies")
+
+
+def _reports(groups: dict[str, Group], preset: str, seed: int) -> tuple[list, list]:
+    """(headline, rows) of the report studies: text similarity per variant kind (medprobe.probes._similarity)."""
+    kinds, failed = by_variant(groups), failed_by_variant(groups)
+    rows = _similarity.clean_rows(NAME, [g.parent for g in groups.values()], preset, seed)
+    headline = []
+    for kind in [k for k in KINDS if k in kinds or k in failed]:
+        block = _similarity.blind(NAME, kinds.get(kind, []), preset, seed, failed.get(kind, 0), {"variant": kind})
+        rows += block
+        headline += [m for m in block if m.name in ("rouge_l_to_seeing", "bleu4_to_seeing", "rouge_l_drop")]
+    return headline, rows

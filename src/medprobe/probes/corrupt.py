@@ -17,6 +17,10 @@ per 1-megapixel image and severity; the other defaults 20-300 KB).
 A sample whose image does not decode gets no variant (listed as skipped). worst_case_accuracy
 counts a sample with a failed variant as not right under every corruption (not known to be).
 
+On reports (`AnswerType.REPORT`) the figures are text metrics instead of accuracy: ROUGE-L and BLEU-4 of the
+corrupted-image report against the reference, their drop from the clean report (paired by study), and the
+corrupted report's similarity to the clean one (medprobe.probes._similarity).
+
 Cost: the run asks every sample with images once per (corruption, severity). The default is
 4 corruptions x severities 1, 3, 5 = 12 extra requests per sample; `corrupt:all@1,2,3,4,5` is 65x.
 """
@@ -31,10 +35,12 @@ from functools import lru_cache
 import numpy as np
 
 from medprobe import imaging
+from medprobe.probes import _similarity
 from medprobe.probes._base import ProbeResult
 from medprobe.probes._kit import (Group, ProbeContext, ProbeSpec, answer_key, correct, generated_image, metric,
                                   paired_rows, tag, variant)
 from medprobe.probes._store import FORMAT, LEGACY_FORMAT
+from medprobe.probes._text import split_reports
 from medprobe.stats import rng_for
 from medprobe.types import ImageRef, Sample
 
@@ -236,6 +242,40 @@ def _cell(record) -> tuple[str, int]:
 
 
 def analyze(groups: dict[str, Group], preset: str, seed: int) -> ProbeResult:
+    reports, groups = split_reports(groups)
+    if reports:
+        return _merge(_reports(reports, preset, seed), _questions(groups, preset, seed) if groups else None)
+    return _questions(groups, preset, seed)
+
+
+def _merge(reports: ProbeResult, questions: ProbeResult | None) -> ProbeResult:
+    if questions is None:
+        return reports
+    return questions.model_copy(update={"headline": questions.headline + reports.headline,
+                                        "rows": questions.rows + reports.rows,
+                                        "note": f"{questions.note}; {reports.note}"})  # fmt: skip
+
+
+def _reports(groups: dict[str, Group], preset: str, seed: int) -> ProbeResult:
+    """Report studies: text metrics per (corruption, severity) cell (medprobe.probes._similarity)."""
+    cells: dict[tuple[str, int], list] = {}
+    lost: Counter[tuple[str, int]] = Counter(_cell(v) for g in groups.values() for v in g.failed)
+    for g in groups.values():
+        for v in g.variants:
+            cells.setdefault(_cell(v), []).append((g.parent, v))
+    rows = []
+    for name, sev in sorted(set(cells) | set(lost)):
+        rows += _similarity.corrupted(NAME, cells.get((name, sev), []), preset, seed, lost[(name, sev)],
+                                      {"corruption": name, "severity": sev})  # fmt: skip
+    clean = _similarity.clean_rows(NAME, [g.parent for g in groups.values()], preset, seed)
+    worst = [w for w in (_similarity.worst(rows, "rouge_l_drop"), _similarity.worst(rows, "bleu4_drop")) if w]
+    return ProbeResult(probe=NAME, headline=tuple(worst + clean), rows=tuple(rows),
+                       note="on reports: rouge_l / bleu4 = corrupted-image report vs the reference; *_drop = clean "
+                            "minus corrupted, paired by study; worst_* = the largest drop over (corruption, "
+                            "severity); rouge_l_to_clean = corrupted vs clean report; intervals resample studies")  # fmt: skip
+
+
+def _questions(groups: dict[str, Group], preset: str, seed: int) -> ProbeResult:
     cells: dict[tuple[str, int], list] = {}
     lost: Counter[tuple[str, int]] = Counter(_cell(v) for g in groups.values() for v in g.failed)
     flips, worst = [], []

@@ -29,6 +29,11 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "mmmu": ("medprobe.scoring.mmmu", "MMMU"),
     "smmile-mcqa-open": ("medprobe.scoring.smmile", "SmmileMCQAOpen"),
     "vlmevalkit-mcq": ("medprobe.scoring.vlmevalkit", "VLMEvalKitMCQ"),
+    "report": ("medprobe.scoring.report", "Report"),
+    "rexrank": ("medprobe.scoring.report_sets", "ReXrank"),
+    "medevalkit-report": ("medprobe.scoring.report_sets", "MedEvalKitReport"),
+    "multimedeval-report": ("medprobe.scoring.report_sets", "MultiMedEvalReport"),
+    "medgemma-vqa": ("medprobe.scoring.medgemma", "MedGemmaVQA"),
 }
 _instances: dict[str, Preset] = {}
 

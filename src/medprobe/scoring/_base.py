@@ -9,10 +9,11 @@ official script defines an answer for a reply that holds none.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
-from medprobe.reasoning import may_hold_chain, split
-from medprobe.types import GOLD_HIDDEN, Answer, AnswerType, Generation, Outcome, Sample, Score
+from medprobe.reasoning import split
+from medprobe.types import GOLD_HIDDEN, Answer, AnswerType, Generation, Outcome, Record, Sample, Score
 
 #: `Answer.method` of every answer an official rule picked as the option nearest to the reply (a
 #: similarity score) rather than one the reply named; such answers also carry `Answer.fallback`
@@ -58,8 +59,9 @@ class Preset:
         if sample.metadata.get(GOLD_HIDDEN):  # a placeholder gold ("?"): scoring against it would say "wrong"
             answer = Answer(value=None, parser="no_gold", valid=False, reason="no_gold")
             return Score(outcome=Outcome.INVALID, value=0.0, preset=self.name, parser="no_gold", answer=answer)
-        if reasoning is None and (text is None or not may_hold_chain(text)):
-            return self.score_answer(sample, text)  # no chain (or a failed generation): the common, cheap path
+        # no chain (or a failed generation): the common, cheap path; = not reasoning.may_hold_chain(text), inlined
+        if reasoning is None and (text is None or ("think" not in text and "◁" not in text)):
+            return self.score_answer(sample, text)
         part = split(text, reasoning, finish_reason)
         reason = part.invalid_reason
         if reason is None:
@@ -80,6 +82,12 @@ class Preset:
         """The preset's rule on the answer part (no chain in it). `text` None: generation failed, or there is
         no answer; return the preset's INVALID score with reason "error"."""
         raise NotImplementedError
+
+    def corpus_rows(self, records: Sequence[Record], scores: Sequence[Score | None], subsets, seed: int) -> list | None:
+        """The preset's rows when its metrics are corpus statistics (report presets: corpus BLEU, CIDEr), or
+        None for the usual rows (the mean of `Score.value` per subset). `scores[i]` is None where the preset
+        does not apply; `subsets` as medprobe.metrics.subsets gives them."""
+        return None
 
     def unsupported(self, parser: str) -> Score:
         """No official rule for this sample (its answer type or benchmark): INVALID, never guessed.

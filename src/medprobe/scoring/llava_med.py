@@ -40,6 +40,8 @@ from medprobe.types import Answer, AnswerType, Outcome, Sample, Score
 NAME = "llava-med"
 CLOSED_PARSER = "llava-med-substring"
 OPEN_PARSER = "llava-med-recall"
+# enum members as module constants: `AnswerType.X` is a class attribute look-up per record (bench/scoring.py)
+_CLOSED = AnswerType.CLOSED
 
 
 def closed_hit(pred: str, gold: str) -> tuple[float, str]:
@@ -99,4 +101,4 @@ class LlavaMed(Preset):
     def score_answer(self, sample: Sample, text: str | None) -> Score:
         if sample.answer_type not in self.value_names:
             return self.unsupported(NAME)  # run_eval.py has no rule beyond CLOSED/OPEN
-        return _score(sample.answer_type is AnswerType.CLOSED, sample.answer, text)
+        return _score(sample.answer_type is _CLOSED, sample.answer, text)

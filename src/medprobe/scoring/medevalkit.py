@@ -141,6 +141,7 @@ def _result(correct: bool, value: str, method: str) -> Score:
     return _score_of(Outcome.CORRECT if correct else Outcome.WRONG, 1.0 if correct else 0.0, NAME, PARSER, answer)
 
 
+@lru_cache(maxsize=256)  # one look-up per record instead of lowercasing the benchmark name
 def _flow(benchmark: str) -> str:
     """Which of MedEvalKit's `cal_metrics` scores the benchmark: SLAKE's and MedXpertQA's differ from the rest."""
     name = benchmark.lower()

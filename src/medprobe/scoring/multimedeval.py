@@ -46,6 +46,8 @@ from medprobe.types import Answer, AnswerType, Outcome, Sample, Score
 NAME = "multimedeval"
 VQA_PARSER = "multimedeval-token-recall"
 MC_PARSER = "multimedeval-bleu1"
+# enum members as module constants: `AnswerType.X` is a class attribute look-up per record (bench/scoring.py)
+_CHOICE = AnswerType.MULTIPLE_CHOICE
 
 
 def bleu1(pred: str, ref: str) -> float:
@@ -135,9 +137,9 @@ class MultiMedEval(Preset):
 
     def score_answer(self, sample: Sample, text: str | None) -> Score:
         if text is None:
-            parser = MC_PARSER if sample.answer_type is AnswerType.MULTIPLE_CHOICE else VQA_PARSER
+            parser = MC_PARSER if sample.answer_type is _CHOICE else VQA_PARSER
             answer = Answer(value=None, parser=parser, valid=False, reason="error")
             return Score(outcome=Outcome.INVALID, value=0.0, preset=NAME, parser=parser, answer=answer)
-        if sample.answer_type is AnswerType.MULTIPLE_CHOICE:
+        if sample.answer_type is _CHOICE:
             return _choice(sample.answer, sample.options, text)
         return _vqa(sample.answer, text)

@@ -23,6 +23,8 @@ from medprobe.scoring.normalize import _normalize_vqa, normalize_vqa, token_f1
 from medprobe.types import Answer, AnswerType, Outcome, Sample, Score
 
 NAME = "strict"
+# enum members as module constants: `AnswerType.X` is a class attribute look-up per record (bench/scoring.py)
+_CLOSED, _CHOICE = AnswerType.CLOSED, AnswerType.MULTIPLE_CHOICE
 # The scoring functions below are cached by the reply, so they call the parsers' uncached functions:
 # a second cache would only add a miss per unique reply (bench/scoring.py).
 _yes_no, _letter, _open_answer = parse_yes_no.__wrapped__, parse_letter.__wrapped__, parse_open.__wrapped__
@@ -112,8 +114,8 @@ class Strict(Preset):
 
     def score_answer(self, sample: Sample, text: str | None) -> Score:
         kind = sample.answer_type
-        if kind is AnswerType.CLOSED:
+        if kind is _CLOSED:
             return _closed(sample.answer, text)
-        if kind is AnswerType.MULTIPLE_CHOICE:
+        if kind is _CHOICE:
             return _choice(sample.answer, len(sample.options), text)
         return _open(sample.answer, text)

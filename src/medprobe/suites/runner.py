@@ -20,6 +20,7 @@ from pydantic import Field
 
 from medprobe import __version__, benchmarks, scoring
 from medprobe.dataset_facts import FACTS, locate
+from medprobe.hub_reach import unreachable
 from medprobe.manifest import ExitCode
 from medprobe.metrics import Metric
 from medprobe.pipeline import PreflightError, RunSpec, exit_code
@@ -202,12 +203,12 @@ def _data(entry: SuiteEntry, base_dir: Path | None, data_root: Path | None) -> t
     images = _relative(entry.images_dir, base_dir) if entry.images_dir else None
     if entry.data:
         data = _relative(entry.data, base_dir)
-        return (str(Path(data) / entry.file) if entry.file else data), images, ""
+        return (str(Path(data) / entry.file) if entry.file else _from_hub(entry, data, None)), images, ""
     if data_root is None:
         if entry.file:
             raise SuiteError(f"the entry reads the file {entry.file!r} of {entry.benchmark}'s folder: pass "
                              "--data-root (the folder holding it), or give the entry `data`")
-        return None, images, ""
+        return _from_hub(entry, None, None), images, ""
     located = locate(entry.benchmark, data_root)
     row = FACTS.get(entry.benchmark)
     if located is None and entry.file:
@@ -216,9 +217,27 @@ def _data(entry: SuiteEntry, base_dir: Path | None, data_root: Path | None) -> t
     if located is None:
         hint = (f" (no {row.folder} folder under --data-root {data_root}; `medprobe data get {entry.benchmark} "
                 f"--to {data_root}` fetches it)") if row and row.folder else ""
-        return None, images, hint
+        return _from_hub(entry, None, data_root), images, hint
     data = str(Path(located.folder) / entry.file) if entry.file else located.data
     return data, images or located.images_dir, ""
+
+
+def _from_hub(entry: SuiteEntry, data: str | None, data_root: Path | None) -> str | None:
+    """`data` when the entry may load it; refused at once (SuiteError) when it would come from the hub
+    and the hub cannot be reached, so an offline machine does not wait out the hub's timeouts per entry."""
+    row = FACTS.get(entry.benchmark)
+    if data is None:
+        repo = row.hub.repo_id if row and row.hub else None
+    else:
+        repo = data if data.count("/") == 1 and not Path(data).expanduser().exists() else None
+    why = unreachable(repo) if repo else None
+    if why is None:
+        return data
+    folder = row.folder if row and row.folder else entry.benchmark
+    where = f"no {folder} folder under --data-root {data_root}" if data_root else "no --data-root given"
+    raise SuiteError(f"{entry.benchmark}: {where}, and the hub cannot be reached ({why}). Fetch it on a machine "
+                     f"with network (`medprobe data get {entry.benchmark} --to {data_root or 'DIR'}`) and copy it "
+                     f"here, or pass --data-root DIR holding {folder}/ (or give the entry `data`).")
 
 
 def _relative(value: str, base_dir: Path | None) -> str:

@@ -17,16 +17,18 @@ from pathlib import Path
 import orjson
 
 from medprobe import scoring
-from medprobe.figures import RunData, score, variant_tag
+from medprobe.figures import score
 from medprobe.metrics import SUBGROUP_KEYS
 from medprobe.reasoning import split_generation
+from medprobe.runs import Run
 from medprobe.scoring._base import Preset
-from medprobe.types import Outcome, Record, Sample, Score
+from medprobe.types import Outcome, Record, Sample, Score, VariantTag
 from medprobe.views.thumbs import SMALL, Thumbnails
 
 CHUNK = 100
-#: outcome codes: correct, wrong, invalid, error (the request failed), not applicable, not in this run
-CODES = {Outcome.CORRECT: "c", Outcome.WRONG: "w", Outcome.INVALID: "i"}
+#: outcome codes: correct, wrong, invalid, scored (a report: text metrics, no verdict), error (the request
+#: failed), not applicable, not in this run
+CODES = {Outcome.CORRECT: "c", Outcome.WRONG: "w", Outcome.INVALID: "i", Outcome.SCORED: "s"}
 ERROR, NOT_APPLICABLE, ABSENT = "e", "-", "x"
 #: a variant's stored reply is cut to this many characters in the page (the parent's is shown whole)
 VARIANT_TEXT = 400
@@ -91,7 +93,7 @@ def _generation(record: Record, rules: Sequence[tuple[str, Preset]]) -> tuple[di
     return out, "".join(codes)
 
 
-def _images(sample: Sample, run: RunData, thumbs: Thumbnails, side: int | None = None) -> list:
+def _images(sample: Sample, run: Run, thumbs: Thumbnails, side: int | None = None) -> list:
     """[digest, why it cannot be shown, name] per image (variants are named by their variant instead)."""
     out = []
     for ref in sample.images:
@@ -100,10 +102,9 @@ def _images(sample: Sample, run: RunData, thumbs: Thumbnails, side: int | None =
     return out
 
 
-def _variant_sample(v: Sample, tag: tuple, parent: Sample, run: RunData, thumbs: Thumbnails) -> dict:
-    _, probe, name, detail = tag
-    out: dict = {"probe": probe, "variant": name}
-    shown = {k: x for k, x in detail.items() if k in _DETAIL}
+def _variant_sample(v: Sample, tag: VariantTag, parent: Sample, run: Run, thumbs: Thumbnails) -> dict:
+    out: dict = {"probe": tag.probe, "variant": tag.variant}
+    shown = {k: x for k, x in tag.detail.items() if k in _DETAIL}
     if shown:
         out["detail"] = shown
     if v.question != parent.question:
@@ -143,24 +144,24 @@ def _variant_answer(record: Record, rule: Preset, parent_code: str) -> tuple[lis
     return [code, value, method, text, record.error], changed
 
 
-def build(section_key: str, runs: Sequence[RunData], presets: Sequence[str], thumbs: Thumbnails,
+def build(section_key: str, runs: Sequence[Run], presets: Sequence[str], thumbs: Thumbnails,
           names: Sequence[str] | None = None) -> Section:  # fmt: skip
     """Rows and details of every clean sample of `runs` (one benchmark), thumbnails registered in `thumbs`;
     `names`: what the page calls each run (default: its model label)."""
     clean: list[dict[str, Record]] = []
-    variants: list[dict[str, list[tuple[Record, tuple]]]] = []
+    variants: list[dict[str, list[tuple[Record, VariantTag]]]] = []
     order: dict[str, None] = {}
     probes: dict[str, None] = {}
     for run in runs:
         mine, kids = {}, {}
-        for r in run.records:
-            tag = variant_tag(r.sample)
+        for r in run.all_records:
+            tag = r.sample.variant_of
             if tag is None:
                 mine[r.sample.id] = r
                 order.setdefault(r.sample.id)
             else:
-                kids.setdefault(tag[0], []).append((r, tag))
-                probes.setdefault(tag[1])
+                kids.setdefault(tag.parent_id, []).append((r, tag))
+                probes.setdefault(tag.probe)
         clean.append(mine)
         variants.append(kids)
     rules = [(p, scoring.get(p)) for p in presets]
@@ -200,7 +201,7 @@ def build(section_key: str, runs: Sequence[RunData], presets: Sequence[str], thu
                     entry["runs"] = [None] * len(runs)
                 entry["runs"][j], flipped = _variant_answer(v, probe_rules[j], parent_code)
                 if flipped:
-                    mask |= probe_bits[tag[1]]
+                    mask |= probe_bits[tag.probe]
             changed.append(mask)
         detail["runs"] = answers
         detail["vars"] = list(variant_rows.values())

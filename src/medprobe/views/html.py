@@ -22,25 +22,26 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter
 
 from medprobe import __version__, verdicts
 from medprobe.figures import (
     Paired,
-    RunData,
     RunFigures,
-    load_run,
     paired_figures,
     run_figures,
 )
 from medprobe.probes._base import ProbeMetric, ProbeResult
+from medprobe.runs import Run
+from medprobe.runs import load as load_run
 from medprobe.store import MANIFEST
 from medprobe.types import Frozen
 from medprobe.verdicts import Verdict
-from medprobe.views import browser, plots
+from medprobe.views import browser, plots, reuse, studies, suite_table
 from medprobe.views.thumbs import Thumbnails
 
 OWN_FOLDERS = ("assets", "plots", "data")  # rewritten on every write (thumbs/ is kept and reused)
@@ -113,6 +114,8 @@ class SectionView:
     presets: list[str]
     data: list[str] = field(default_factory=list)
     anchors: set[str] = field(default_factory=set)
+    #: the study view's data script (report runs only: medprobe.views.studies)
+    studies: str | None = None
 
     def by_run(self) -> list[tuple[str, list[Verdict]]]:
         """Verdicts grouped by the run they are about (comparisons last)."""
@@ -126,10 +129,10 @@ class SectionView:
         return anchor if anchor in self.anchors else None
 
 
-def _sections(runs: Sequence[RunData]) -> list[list[RunData]]:
-    groups: dict[tuple[str, str], list[RunData]] = {}
+def _sections(runs: Sequence[Run]) -> list[list[Run]]:
+    groups: dict[tuple[str, str], list[Run]] = {}
     for r in runs:
-        groups.setdefault(r.benchmark, []).append(r)
+        groups.setdefault((r.benchmark, r.split), []).append(r)
     return list(groups.values())
 
 
@@ -166,22 +169,30 @@ def probe_rows(results: Sequence[tuple[ProbeResult, ...]]) -> list[ProbeRow]:
     return list(rows.values())
 
 
-def _presets(runs: Sequence[RunData]) -> list[str]:
-    return list(dict.fromkeys(p.preset for r in runs for p in r.results.presets))
+def _presets(runs: Sequence[Run]) -> list[str]:
+    return list(dict.fromkeys(p.preset for r in runs for p in r.scored().presets))
 
 
-def draw_plots(key: str, figs: list[RunFigures], pairs: list[Paired], folder: Path) -> list[PlotView]:
-    """Every plot of a section, written as SVG and PNG (runs in a worker process beside the thumbnails)."""
-    out = []
-    drawn = [(name, fn(figs)) for name, fn in plots.PLOTS.items()] + [("paired", plots.paired(pairs))]
-    for name, fig in drawn:
-        if fig is None:
-            continue
-        svg, png = plots.save(fig, folder, f"{key}-{name}")
-        title, caption = PLOT_TEXT[name]
-        out.append(PlotView(name=name, anchor=f"{key}-{name}", title=title, caption=caption,
-                            svg=f"{folder.name}/{svg}", png=f"{folder.name}/{png}"))  # fmt: skip
-    return out
+PLOT_NAMES = (*plots.PLOTS, "paired")
+
+
+def draw_plot(name: str, key: str, figs: list[RunFigures], pairs: list[Paired], folder: Path) -> PlotView | None:
+    """One plot of a section, written as SVG and PNG; None when its figures are absent. Each plot is a job
+    of its own in the worker pool: drawing (text layout above all) is most of a small report's time."""
+    fig = plots.paired(pairs) if name == "paired" else plots.PLOTS[name](figs)
+    if fig is None:
+        return None
+    svg, png = plots.save(fig, folder, f"{key}-{name}")
+    title, caption = PLOT_TEXT[name]
+    return PlotView(name=name, anchor=f"{key}-{name}", title=title, caption=caption, svg=f"{folder.name}/{svg}",
+                    png=f"{folder.name}/{png}")  # fmt: skip
+
+
+def _warm_up() -> None:
+    """Import the plotting and imaging libraries in a worker while the parent reads the runs."""
+    import PIL.Image  # noqa: F401 (thumbnails)
+
+    plots.warm_up()
 
 
 class _Inline:
@@ -210,7 +221,10 @@ def _pool(workers: int | None):
     workers = workers or min(8, os.cpu_count() or 1)
     if workers < 2 or not sys.platform.startswith("linux"):
         return _Inline()
-    return ProcessPoolExecutor(workers, mp_context=get_context("fork"))
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("fork"))
+    for _ in range(workers):  # forks every worker now, while this process is small, and warms each up
+        pool.submit(_warm_up)
+    return pool
 
 
 def _prepare(out: Path) -> None:
@@ -226,7 +240,11 @@ def _prepare(out: Path) -> None:
     for name in OWN_FOLDERS:
         shutil.rmtree(out / name, ignore_errors=True)
     (out / MARKER).write_text("written by `medprobe report`; writing a report here again replaces it\n")
-    (out / "assets").mkdir()
+    _copy_assets(out)
+
+
+def _copy_assets(out: Path) -> None:
+    (out / "assets").mkdir(exist_ok=True)
     static = resources.files("medprobe.views") / "static"
     for item in static.iterdir():
         if item.name.endswith((".css", ".js")):
@@ -258,16 +276,38 @@ def _no_gc():
             gc.enable()
 
 
+@dataclass
+class _Page:
+    """What index.html is rendered from: saved after a full write, so writing again over unchanged inputs
+    renders the page from it (medprobe.views.reuse)."""
+
+    views: list[SectionView]
+    runs: list[Run]
+    summary: ReportSummary
+
+
+@cache
+def _page_json() -> TypeAdapter[_Page]:
+    return TypeAdapter(_Page)  # built on first use: its schema spans results.json's types
+
+
 def _write(run_dirs: Sequence[Path], out: Path, preset: str | None, allow_outside_root: bool, workers: int | None,
            start: float) -> ReportSummary:  # fmt: skip
     clock = _Clock(start)
-    runs = [load_run(Path(d)) for d in run_dirs]
-    clock.lap("read runs")
-    _prepare(out)
-    thumbs = Thumbnails(out, allow_outside_root)
-    views, data, drawing = [], [], []
+    inputs = reuse.fingerprint(run_dirs, (preset, allow_outside_root))
+    saved = reuse.load(out, inputs) if (out / MARKER).is_file() and not (out / MANIFEST).is_file() else None
+    if saved is not None:
+        return _write_page_again(out, _page_json().validate_json(saved), clock)
+    reuse.forget(out)
     pool = _pool(workers)
     try:
+        runs = [load_run(Path(d), scored=True) for d in run_dirs]
+        for r in runs:
+            r.all_records  # noqa: B018 (read now: every step below passes over them)
+        clock.lap("read runs")
+        _prepare(out)
+        thumbs = Thumbnails(out, allow_outside_root)
+        views, data, drawing, study_views = [], [], [], []
         for k, group in enumerate(_sections(runs)):
             key = f"s{k}"
             figs = [run_figures(r, preset) for r in group]
@@ -279,39 +319,60 @@ def _write(run_dirs: Sequence[Path], out: Path, preset: str | None, allow_outsid
             named = [f.model_copy(update={"label": n}) for f, n in zip(figs, names)]
             order = [(i, j) for i in range(len(figs)) for j in range(i + 1, len(figs))]  # paired_figures' order
             named_pairs = [p.model_copy(update={"run_a": names[i], "run_b": names[j]}) for p, (i, j) in zip(pairs, order)]
-            drawing.append(pool.submit(draw_plots, key, named, named_pairs, out / "plots"))
+            drawing.append([pool.submit(draw_plot, name, key, named, named_pairs, out / "plots") for name in PLOT_NAMES])
             views.append(SectionView(key=key, benchmark=figs[0].benchmark, split=figs[0].split, figures=figs,
                                      verdicts=found, pairs=pairs, plots=[], names=names,
                                      probe_rows=probe_rows([f.probes for f in figs]), presets=_presets(group)))  # fmt: skip
             data.append(browser.build(key, group, views[-1].presets, thumbs, names))
+            study_views.append(studies.build(key, group, [f.preset for f in figs], thumbs, names))
             clock.lap("sample browser")
         thumbs.write(pool)
         clock.lap("thumbnails")
         for view, sec in zip(views, data):
             browser.resolve_thumbnails(sec, thumbs)
             view.data = browser.write(sec, out / "data")
+        for view, study_view in zip(views, study_views):
+            view.studies = None if study_view is None else studies.write(study_view, thumbs, out / "data")
         clock.lap("browser data files")
         for view, plotted in zip(views, drawing):
-            view.plots = plotted.result()
+            view.plots = [v for job in plotted if (v := job.result()) is not None]
             view.anchors = {p.anchor for p in view.plots} | {f"{view.key}-{a}" for a in ("health", "headline", "probes")}
         clock.lap("plots (waited for)")
     finally:
         pool.shutdown()
     (out / "index.html").write_text(_render(views, runs), encoding="utf-8")
     clock.lap("page")
-    return ReportSummary(
+    summary = ReportSummary(
         index=str(out / "index.html"), sections=len(views), runs=len(runs), samples=sum(len(s.rows) for s in data),
         variants=sum(len(d["vars"]) for s in data for d in s.details), thumbnails=len(thumbs._wanted),
         thumbnails_made=thumbs.made, thumbnails_reused=thumbs.reused, seconds=round(time.perf_counter() - start, 3),
         timings=clock.laps,
     )  # fmt: skip
+    shown = [name for d in thumbs._wanted if (name := thumbs.name(d)) is not None]
+    written = [str(p.relative_to(out)) for folder in ("plots", "data") for p in (out / folder).rglob("*") if p.is_file()]
+    bare = [Run(dir=r.dir, manifest=r.manifest, results=r.results) for r in runs]  # the page needs no records
+    reuse.save(out, inputs, _page_json().dump_json(_Page(views=views, runs=bare, summary=summary)), [*written, *shown])
+    clock.lap("state for the next write")
+    return summary.model_copy(update={"seconds": round(time.perf_counter() - start, 3), "timings": clock.laps})
+
+
+def _write_page_again(out: Path, page: _Page, clock: _Clock) -> ReportSummary:
+    """The runs, options and code are those of the last write: its plots, thumbnails and sample data stand;
+    only the page (its date) and the assets are written again."""
+    clock.lap("inputs unchanged: last write reused")
+    _copy_assets(out)
+    (out / "index.html").write_text(_render(page.views, page.runs), encoding="utf-8")
+    clock.lap("page")
+    s = page.summary
+    return s.model_copy(update={"thumbnails_made": 0, "thumbnails_reused": s.thumbnails, "timings": clock.laps,
+                                "seconds": round(time.perf_counter() - clock.start, 3)})  # fmt: skip
 
 
 class _Clock:
     """Seconds spent per step of a write (the report's summary carries them; bench/report.py prints them)."""
 
     def __init__(self, start: float):
-        self.last = start
+        self.start = self.last = start
         self.laps: dict[str, float] = {}
 
     def lap(self, name: str) -> None:
@@ -328,12 +389,15 @@ def ci(low: float | None, high: float | None) -> str:
     return "no interval" if low is None or high is None or math.isnan(low) else f"{pct(low)} to {pct(high)}"
 
 
-def _render(views: list[SectionView], runs: list[RunData]) -> str:
+def _render(views: list[SectionView], runs: list[Run]) -> str:
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
     env = Environment(loader=PackageLoader("medprobe.views", "templates"), autoescape=select_autoescape(["j2", "html"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)  # fmt: skip
     env.filters.update(pct=pct, ci=ci)
     template = env.get_template("report.html.j2")
+    # the combined table of each suite folder the runs come from, its entries linked to their sections
+    anchors = {str(Path(f.run_dir).resolve()): v.key for v in views for f in v.figures}
     return template.render(sections=views, runs=runs, version=__version__,
+                           suites=suite_table.tables([r.dir for r in runs], anchors),
                            written=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))  # fmt: skip

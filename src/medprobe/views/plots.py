@@ -7,6 +7,7 @@ caption which interval it shows. matplotlib is imported only when a plot is draw
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,6 +28,14 @@ def _figure(**kwargs):
         "figure.dpi": 100, "axes.grid": True, "grid.alpha": 0.25, "grid.linewidth": 0.6,
     })  # fmt: skip
     return Figure(**kwargs)
+
+
+def warm_up() -> None:
+    """Import matplotlib's figure and both backends now (more than a second of imports), ahead of the first plot."""
+    for backend in ("agg", "svg"):
+        importlib.import_module(f"matplotlib.backends.backend_{backend}")
+
+    _figure()
 
 
 def color(i: int) -> str:

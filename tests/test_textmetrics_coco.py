@@ -1,0 +1,111 @@
+"""medprobe.textmetrics.coco against pycocoevalcap 1.2: recorded outputs (always) and the live library (when
+installed). The recording script is tests/record_textmetrics_coco.py; the cases pin the library's quirks
+(empty candidate, candidate shorter than every reference, repeated n-grams, punctuation and case left in
+raw text, a tie for the closest reference length, ROUGE-L's split(" ") on double spaces)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from medprobe import textmetrics
+from medprobe.textmetrics import coco
+from medprobe.textmetrics.corpus import StudyTable, study_table
+
+FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "textmetrics_coco.json").read_text())
+HAS_COCO = importlib.util.find_spec("pycocoevalcap") is not None
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURE))
+def test_matches_recorded_pycocoevalcap(name):
+    case = FIXTURE[name]
+    cands, refs = case["candidates"], case["references"]
+    assert coco.corpus_bleu(cands, refs) == pytest.approx(case["bleu"], abs=1e-12)
+    per = coco.bleu_from_sums(coco.bleu_table(cands, refs), 4)
+    np.testing.assert_allclose(per.T, case["bleu_per_study"], rtol=1e-12, atol=1e-15)
+    rouge = [coco.rouge_l_score(c, r) for c, r in zip(cands, refs)]
+    assert rouge == pytest.approx(case["rougeL_per_study"], abs=1e-12)
+    assert np.mean(rouge) == pytest.approx(case["rougeL"], abs=1e-12)
+    if "cider" in case:
+        cider = coco.cider_scores(cands, refs)
+        assert cider.tolist() == pytest.approx(case["cider_per_study"], abs=1e-9)
+        assert cider.mean() == pytest.approx(case["cider"], abs=1e-9)
+
+
+def test_quirks_are_the_library_s():
+    # an empty candidate: BLEU counts it (length 0, brevity penalty on the corpus), ROUGE-L 0, not an error
+    empty = FIXTURE["empty_candidate"]
+    assert empty["bleu_per_study"][0][0] < 1e-6 and empty["rougeL_per_study"][0] == 0.0
+    # "closest" reference length: on a tie the shorter reference wins, so no brevity penalty here
+    assert coco.BleuStats("a b c d e f", ["a b c d", "a b c d e f g h"]).reflen == 4
+    # ROUGE-L splits on single spaces: a double space is an empty token (the library's behaviour)
+    assert coco.rouge_l_score("heart  is normal", ["heart is normal"]) < 1.0
+    # clipping: a repeated word earns only as many matches as the reference holds
+    assert coco.BleuStats("the the the the", ["the cat the"]).correct[0] == 2
+
+
+def test_corpus_bleu_is_not_the_mean_of_sentence_bleu():
+    case = FIXTURE["reports_tokenised"]
+    table = StudyTable(coco.bleu_table(case["candidates"], case["references"]), np.zeros(6), np.zeros(6))
+    assert table.value("bleu4") == pytest.approx(case["bleu"][3], abs=1e-12)
+    assert abs(np.mean(case["bleu_per_study"][3]) - case["bleu"][3]) > 1e-3
+
+
+def test_public_api_tokenises_then_scores():
+    cand, ref = "The heart is NORMAL.", "the heart is normal"
+    assert textmetrics.rouge_l(cand, ref) == 1.0
+    assert textmetrics.bleu([cand], [ref], n=1) == pytest.approx(1.0)
+    assert textmetrics.bleu([cand, "no"], [[ref], ["no effusion"]], n=2) == pytest.approx(
+        coco.corpus_bleu(["the heart is normal", "no"], [["the heart is normal"], ["no effusion"]], 2)[1])
+    table = study_table([cand], [[ref]])
+    assert table.per_study()["rougeL"].tolist() == [1.0]
+
+
+def _random_corpus(rng: random.Random, studies: int):
+    words = ["the", "heart", "lungs", "is", "are", "normal", "clear", "no", "effusion", "left", "right", "opacity", "mild", "size"]
+    def sent(lo, hi):
+        return " ".join(rng.choice(words) for _ in range(rng.randint(lo, hi)))
+    cands = [sent(0, 12) for _ in range(studies)]
+    refs = [[sent(1, 14) for _ in range(rng.randint(1, 3))] for _ in range(studies)]
+    return cands, refs
+
+
+@pytest.mark.skipif(not HAS_COCO, reason="pycocoevalcap not installed (pip install pycocoevalcap)")
+@pytest.mark.parametrize("seed", range(5))
+def test_matches_live_pycocoevalcap(seed):
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    cands, refs = _random_corpus(random.Random(seed), 25)
+    gts, res = dict(enumerate(refs)), {i: [c] for i, c in enumerate(cands)}
+    bleu, bleu_per = Bleu(4).compute_score(gts, res, verbose=0)
+    assert coco.corpus_bleu(cands, refs) == pytest.approx(bleu, abs=1e-12)
+    np.testing.assert_allclose(coco.bleu_from_sums(coco.bleu_table(cands, refs), 4).T, bleu_per, rtol=1e-12, atol=1e-15)
+    _, rouge_per = Rouge().compute_score(gts, res)
+    assert [coco.rouge_l_score(c, r) for c, r in zip(cands, refs)] == pytest.approx(list(rouge_per), abs=1e-12)
+    _, cider_per = Cider().compute_score(gts, res)
+    assert coco.cider_scores(cands, refs).tolist() == pytest.approx(list(cider_per), abs=1e-9)
+
+
+def test_meteor_not_available_without_java(monkeypatch):
+    from medprobe.textmetrics import meteor
+
+    monkeypatch.setattr(meteor.shutil, "which", lambda name: None)
+    m = meteor.meteor(["a b"], [["a b"]])
+    assert m.value is None and m.unavailable.startswith("not available: java is not on PATH")
+
+
+@pytest.mark.skipif(not HAS_COCO or __import__("shutil").which("java") is None, reason="METEOR needs pycocoevalcap and java")
+def test_meteor_matches_recorded_jar_output():
+    from medprobe.textmetrics import meteor
+
+    case = FIXTURE["reports_tokenised"]
+    m = meteor.meteor(case["candidates"], case["references"])
+    assert m.value == pytest.approx(case["meteor"], abs=1e-9)
+    assert list(m.per_study) == pytest.approx(case["meteor_per_study"], abs=1e-9)
