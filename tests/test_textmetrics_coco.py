@@ -96,9 +96,19 @@ def test_matches_live_pycocoevalcap(seed):
 def test_meteor_not_available_without_java(monkeypatch):
     from medprobe.textmetrics import meteor
 
+    # pycocoevalcap "installed", java missing: the reason names java (whether or not this machine has either)
+    monkeypatch.setattr(meteor.importlib.util, "find_spec", lambda name: object())
     monkeypatch.setattr(meteor.shutil, "which", lambda name: None)
     m = meteor.meteor(["a b"], [["a b"]])
     assert m.value is None and m.unavailable.startswith("not available: java is not on PATH")
+
+
+def test_meteor_not_available_without_pycocoevalcap(monkeypatch):
+    from medprobe.textmetrics import meteor
+
+    monkeypatch.setattr(meteor.importlib.util, "find_spec", lambda name: None)
+    m = meteor.meteor(["a b"], [["a b"]])
+    assert m.value is None and "pycocoevalcap is not installed" in m.unavailable and "pip install" in m.unavailable
 
 
 @pytest.mark.skipif(not HAS_COCO or __import__("shutil").which("java") is None, reason="METEOR needs pycocoevalcap and java")
