@@ -114,6 +114,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # them, so a loader that falls back to the hub fails at once instead of trying the network
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    # METEOR's statistics cache (textmetrics.meteor): one per test session, never the user's
+    import tempfile
+
+    os.environ["MEDPROBE_CACHE"] = tempfile.mkdtemp(prefix="medprobe-cache-")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -71,8 +71,12 @@ def record() -> dict:
         if shutil.which("java"):
             from pycocoevalcap.meteor.meteor import Meteor
 
-            meteor, meteor_per = Meteor().compute_score(gts, res)
-            entry |= {"meteor": float(meteor), "meteor_per_study": [float(x) for x in meteor_per]}
+            jar = Meteor()
+            meteor, meteor_per = jar.compute_score(gts, res)
+            # the SCORE lines compute_score sends before EVAL: medprobe sums them itself (textmetrics.meteor)
+            stats = [[float(x) for x in jar._stat(c, r).split()] for c, r in zip(cands, refs)]
+            entry |= {"meteor": float(meteor), "meteor_per_study": [float(x) for x in meteor_per],
+                      "meteor_stats": stats}
         out[name] = entry
     return out
 

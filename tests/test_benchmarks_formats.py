@@ -169,8 +169,29 @@ def test_read_hf_hub_id_calls_load_dataset_and_explains_offline_failure(monkeypa
         raise ConnectionError("no network")
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
+    monkeypatch.setattr("medprobe.hub_reach.unreachable", lambda *a, **k: None)  # the hub answers
     with pytest.raises(LoadError, match=r"save_to_disk\(DIR\).*--data DIR"):
         read_hf("flaviagiammarino/path-vqa", "test")
     assert calls == [(("flaviagiammarino/path-vqa", None), {"split": "test", "data_files": None})]
     with pytest.raises(LoadError, match="No such file or folder: ./missing.parquet"):
         read_hf("./missing.parquet", "test")
+
+
+def test_an_unreachable_hub_fails_at_once_without_datasets_retrying(monkeypatch):
+    """`medprobe run vqa-rad` on an offline machine: one short TCP probe, then the steps, never
+    datasets' connection retries (about 25 s each)."""
+    import time
+
+    import datasets
+
+    from medprobe import hub_reach
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.setattr(hub_reach, "_reachable", lambda host, port, timeout: False)
+    monkeypatch.setattr(hub_reach, "cached", lambda repo: False)
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: pytest.fail("datasets tried the hub"))
+    start = time.perf_counter()
+    with pytest.raises(LoadError, match=r"did not answer within .*save_to_disk\(DIR\).*--data DIR"):
+        read_hf("flaviagiammarino/path-vqa", "test")
+    assert time.perf_counter() - start < 1

@@ -118,6 +118,8 @@ def test_a_scripted_iu_xray_run_gets_report_rows(tmp_path, monkeypatch):
                                       "scripted/constant:Findings: The heart is normal in size. The lungs are clear.",
                                       "--out", str(out), "--max-errors", "1"])
     assert result.exit_code == 0, result.output
+    assert "rexrank" not in (out / "results.json").read_text()  # clinical presets: when asked for
+    assert CliRunner().invoke(app, ["score", str(out), "--preset", "rexrank"]).exit_code == 0
     stored = json.loads((out / "results.json").read_text())
     presets = {p["preset"]: p for p in stored["presets"]}
     assert presets["strict"]["metrics"] == [] and {"report", "rexrank"} <= set(presets)

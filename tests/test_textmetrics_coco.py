@@ -119,3 +119,73 @@ def test_meteor_matches_recorded_jar_output():
     m = meteor.meteor(case["candidates"], case["references"])
     assert m.value == pytest.approx(case["meteor"], abs=1e-9)
     assert list(m.per_study) == pytest.approx(case["meteor_per_study"], abs=1e-9)
+
+
+@pytest.mark.parametrize("name", [k for k, c in FIXTURE.items() if "meteor_stats" in c])
+def test_meteor_sum_of_statistics_gives_the_jars_scores(name):
+    """The jar's corpus METEOR is its formula on the summed statistics, not the mean of segment scores
+    (0.240 vs 0.269 on reports_tokenised); medprobe sums them itself, so no JVM is needed per draw."""
+    from medprobe.textmetrics import meteor
+
+    case = FIXTURE[name]
+    stats = np.array(case["meteor_stats"])
+    assert meteor._score(stats).tolist() == pytest.approx(case["meteor_per_study"], abs=1e-12)
+    assert meteor.corpus_weighted(stats, np.ones((1, len(stats))))[0] == pytest.approx(case["meteor"], abs=1e-12)
+
+
+@pytest.mark.skipif(not HAS_COCO or __import__("shutil").which("java") is None, reason="METEOR needs pycocoevalcap and java")
+def test_meteor_bootstrap_draw_is_the_jar_on_the_drawn_corpus():
+    """A draw that counts a study twice and leaves another out scores like the jar on that corpus."""
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    from medprobe.textmetrics import meteor
+
+    case = FIXTURE["reports_tokenised"]
+    counts = [2, 0, 1, 3, 0, 1][: len(case["candidates"])]
+    picked = [i for i, k in enumerate(counts) for _ in range(k)]
+    gts = {j: case["references"][i] for j, i in enumerate(picked)}
+    res = {j: [case["candidates"][i]] for j, i in enumerate(picked)}
+    jar, _ = Meteor().compute_score(gts, res)
+    stats = meteor.segment_stats(case["candidates"], case["references"])
+    assert meteor.corpus_weighted(stats, np.array([counts], float))[0] == pytest.approx(jar, abs=1e-12)
+
+
+@pytest.mark.skipif(not HAS_COCO or __import__("shutil").which("java") is None, reason="METEOR needs pycocoevalcap and java")
+def test_meteor_statistics_come_back_from_the_cache_without_the_jar(tmp_path, monkeypatch):
+    """A second process (here: emptied memory, no JVM allowed) reads the jar's statistics from the cache."""
+    from medprobe.textmetrics import meteor
+
+    monkeypatch.setenv("MEDPROBE_CACHE", str(tmp_path))
+    monkeypatch.setattr(meteor, "_stats", {})
+    case = FIXTURE["reports_tokenised"]
+    first = meteor.meteor(case["candidates"], case["references"])
+    assert (tmp_path / "meteor-1.5-stats.sqlite").exists()
+    monkeypatch.setattr(meteor, "_stats", {})
+    monkeypatch.setattr(meteor, "_scorer", lambda: pytest.fail("started the JVM although every pair was cached"))
+    again = meteor.meteor(case["candidates"], case["references"])
+    assert again.value == first.value == pytest.approx(case["meteor"], abs=1e-12)
+
+
+def test_meteor_approximate_randomisation_swaps_statistics_study_by_study():
+    """compare_report's METEOR p: identical systems never differ (p = 1); a system that copies the references
+    beats one that writes noise on every study (p near its floor, 1/1001)."""
+    from medprobe.compare_report import _swap_p
+    from medprobe.scoring.report import Column
+    from medprobe.textmetrics import meteor
+
+    rows = np.array(FIXTURE["reports_tokenised"]["meteor_stats"])
+    perfect = rows.copy()
+    perfect[:, 1] = perfect[:, 0]  # every word of the candidate matched in one chunk
+    perfect[:, 4:8] = [[c, c, f, f] for c, f in zip(rows[:, 0] - rows[:, 2], rows[:, 2])]
+    perfect[:, 8:20] = 0
+    perfect[:, -3], perfect[:, -2], perfect[:, -1] = 1, rows[:, 0], rows[:, 0]
+
+    def col(stats):
+        return Column("meteor", "jar", stats=meteor.summable(np.tile(stats, (4, 1))), from_sums=meteor.score_sums)
+
+    rng = np.random.default_rng(0)
+    same = col(rows)
+    assert _swap_p(same, same, 0.0, rng) == 1.0
+    good, bad = col(perfect), col(rows)
+    delta = float(meteor.score_sums(good.stats.sum(axis=0)[None])[0] - meteor.score_sums(bad.stats.sum(axis=0)[None])[0])
+    assert delta > 0.3 and _swap_p(good, bad, delta, rng) < 0.01

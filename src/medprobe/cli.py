@@ -241,10 +241,38 @@ def run(
     """Run a model on a benchmark (resumable) and score it under every preset."""
     try:
         spec = _Flags.of(locals()).spec(bench)
+        _known_preset(preset)  # a misspelt --preset fails before anything is sent
     except ValueError as exc:
         _fail(str(exc))
     folder = out or Path("runs") / _slug(f"{Path(bench).stem}-{spec.backend.provider}-{spec.backend.model}")
     _run_and_show(spec, folder, preset)
+
+
+def scoring_name(name: str | None) -> str | None:
+    """The registered spelling of a preset name ("llava_med" -> "llava-med"); an unknown one as given."""
+    from medprobe import scoring
+
+    try:
+        return None if name is None else scoring.get(name).name
+    except ValueError:
+        return name
+
+
+def _known_preset(name: str | None) -> None:
+    from medprobe import scoring
+
+    if name is not None:
+        scoring.get(name)  # ValueError listing the presets
+
+
+def _on_request(name: str | None) -> bool:
+    """Whether `name` is a preset computed only when named (medprobe.scoring.Preset.on_request)."""
+    from medprobe import scoring
+
+    try:
+        return name is not None and scoring.get(name).on_request
+    except ValueError:  # unknown: the caller's scoring says which presets exist
+        return False
 
 
 def _run_and_show(spec, folder: Path, preset: str | None, exit_on_problem: bool = True) -> int:
@@ -274,7 +302,12 @@ def _run_and_show(spec, folder: Path, preset: str | None, exit_on_problem: bool 
     from medprobe.summary import print_table  # the view stack (numpy): imported after the run, not before it
 
     manifest = read_manifest(folder)
-    print_table(results, manifest, preset or manifest.default_preset)
+    if _on_request(preset):  # asked for by name: scored now and saved beside the others
+        from medprobe.pipeline import presets_with, rescore, write_results
+
+        manifest, records, results = rescore(folder, presets_with(folder, scoring_name(preset)))
+        write_results(folder, manifest, results, records)
+    print_table(results, manifest, scoring_name(preset) if preset else manifest.default_preset)
     typer.echo(f"run folder: {folder}  (all presets: {folder / 'summary.md'})")
     code = int(exit_code(manifest))
     if manifest.status is not RunStatus.COMPLETE:
@@ -299,10 +332,16 @@ def score(
     from medprobe.summary import print_table
     from medprobe.store import StorageError
 
-    if out is not None and preset:
+    from medprobe.pipeline import presets_with
+
+    # an on-request preset (clinical report metrics) is scored with the others and saved: results.json holds
+    # every preset, so the card and the report show it; any other --preset is a view of one, never saved
+    adds = _on_request(preset)
+    if out is not None and preset and not adds:
         _fail("--out saves results.json and summary.md, which hold every preset; drop --preset to write them.")
     try:
-        manifest, records, results = rescore(run_dir, [preset] if preset else None, cluster=cluster_key)
+        asked = presets_with(run_dir, scoring_name(preset)) if adds else [preset] if preset else None
+        manifest, records, results = rescore(run_dir, asked, cluster=cluster_key)
     except StorageError as exc:
         _storage_fail(exc)
     except (ValueError, FileNotFoundError) as exc:
@@ -310,8 +349,8 @@ def score(
     if as_json:
         typer.echo(json.dumps(results.model_dump(mode="json"), indent=2))
     else:
-        print_table(results, manifest, preset, subgroups)
-    if preset:
+        print_table(results, manifest, scoring_name(preset) if adds else preset, subgroups)
+    if preset and not adds:
         return  # a single preset is shown, never saved over the all-preset results.json
     try:
         write_results(out or run_dir, manifest, results, records)
@@ -378,6 +417,8 @@ def list_() -> None:
     from medprobe import benchmarks, scoring, suites
     from medprobe.backends import providers
 
+    from rich.text import Text
+
     console = Console()
     for title, rows in [
         ("benchmarks", benchmarks.describe().items()),
@@ -387,7 +428,7 @@ def list_() -> None:
     ]:
         table = Table(title=title, title_justify="left", show_header=False)
         for name, text in rows:
-            table.add_row(f"[bold]{name}", str(text))
+            table.add_row(Text(name, style="bold"), Text(str(text)))  # Text: "medprobe[hf]" is not markup
         console.print(table)
 
 
@@ -664,7 +705,7 @@ def data_list(
             table.add_row(name, "?", "?", "?", "?")
             continue
         table.add_row(name, datasets_cmd.source_of(row), row.licence, "yes" if row.gated else "no", row.folder or "-")
-    Console().print(table)
+    Console(markup=False).print(table)
 
 
 @data_app.command("get")
@@ -723,13 +764,14 @@ def data_check(
 def _print_check(report) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=f"{report.benchmark}: {report.folder}", title_justify="left")
     for col in ("", "what", "official release", "this copy"):
         table.add_column(col)
     for item in report.items:
-        mark = {True: "[green]ok", False: "[red]DIFFERS", None: "-"}[item.ok]
-        table.add_row(mark, item.what, item.expected, item.found)
+        mark = {True: Text("ok", style="green"), False: Text("DIFFERS", style="red"), None: Text("-")}[item.ok]
+        table.add_row(mark, Text(str(item.what)), Text(str(item.expected)), Text(str(item.found)))
     Console().print(table)
     if report.differences:
         names = "; ".join(f"{i.what}: {i.found} (release: {i.expected})" for i in report.differences)

@@ -18,13 +18,14 @@ from medprobe import calibration_metrics as cm
 from medprobe import scoring
 from medprobe.calibration import logprob_confidence, parse_verbal_confidence
 from medprobe.compare import CompareResult, compare_runs
+from medprobe.compare_report import ReportCompareResult, compare_reports
 from medprobe.manifest import Coverage
 from medprobe.probes._base import ProbeMetric, ProbeResult
 from medprobe.reasoning import split_generation
 from medprobe.runs import Run
 from medprobe.scoring._base import Preset
 from medprobe.store import RESULTS
-from medprobe.types import Frozen, Outcome, Record, Sample, Scalar, Score
+from medprobe.types import AnswerType, Frozen, Outcome, Record, Sample, Scalar, Score
 
 #: calibration sources in order of preference (the trust card's order)
 CALIBRATION_SOURCES = ("logprob", "verbal", "agreement")
@@ -169,6 +170,8 @@ class Paired(Frozen):
     run_a: str
     run_b: str
     result: CompareResult | None = None
+    report: ReportCompareResult | None = Field(None, description="report presets: metric by metric, paired by study "
+                                               "(medprobe.compare_report) instead of accuracy and McNemar")
     note: str | None = Field(None, description="why the pair was not compared")
 
 
@@ -215,7 +218,7 @@ def _headline(run: Run, preset: str) -> Headline | None:
     except KeyError:
         return None
     return Headline(preset=preset, metric=m.metric, value=m.value, ci_low=m.ci_low, ci_high=m.ci_high, n=m.n,
-                    invalid=m.invalid, parsers=m.parsers, interval=run.scored().interval)  # fmt: skip
+                    invalid=m.invalid, parsers=m.parsers, interval=m.interval)  # fmt: skip
 
 
 def _closed(run: Run, preset: str) -> Subgroup | None:
@@ -384,8 +387,14 @@ def paired_figures(runs: Sequence[Run], preset: str | None = None) -> list[Paire
     for i, a in enumerate(runs):
         for b in runs[i + 1:]:
             try:
-                result = compare_runs(a, b, headline_preset(a, preset))
-                out.append(Paired(run_a=a.label, run_b=b.label, result=result))
+                name = headline_preset(a, preset)
+                if AnswerType.REPORT in scoring.get(name).value_names:  # no right or wrong: no McNemar
+                    report = compare_reports(a, b, name)
+                    if not report.n:
+                        raise ValueError("no study has a valid report in both runs")
+                    out.append(Paired(run_a=a.label, run_b=b.label, report=report))
+                else:
+                    out.append(Paired(run_a=a.label, run_b=b.label, result=compare_runs(a, b, name)))
             except ValueError as exc:
                 out.append(Paired(run_a=a.label, run_b=b.label, note=f"not compared: {exc}"))
     return out

@@ -56,11 +56,18 @@ class PresetResult(Frozen):
     description: str
     reproduces: str
     metrics: tuple[Metric, ...]
+    headline_metric: str | None = Field(None, description="the metric a headline reads where a subset has several "
+                                        "rows (report presets: `report` -> rougeL); None = the subset's first row")
 
     def get(self, subset: str = "overall", metric: str | None = None) -> Metric:
-        for m in self.metrics:
-            if m.subset == subset and (metric is None or m.metric == metric):
+        """The subset's `metric` row; no `metric`: its headline row (`headline_metric`, else the first)."""
+        rows = [m for m in self.metrics if m.subset == subset]
+        wanted = metric or self.headline_metric
+        for m in rows:
+            if wanted is None or m.metric == wanted:
                 return m
+        if metric is None and rows:
+            return rows[0]
         raise KeyError(f"no metric {metric or '*'} for subset {subset!r} in preset {self.preset}")
 
 

@@ -112,7 +112,25 @@ def _mismatch(previous: Manifest, current: Manifest) -> list[str]:
 
 
 def default_presets() -> list[str]:
-    return scoring.names()
+    """Every preset a run computes unasked: all but the on-request ones (clinical report metrics load models)."""
+    return [name for name in scoring.names() if not scoring.get(name).on_request]
+
+
+def saved_on_request(out: Path | None) -> list[str]:
+    """The on-request presets saved in the run folder's results.json (by `medprobe score RUN --preset rexrank`):
+    every later scoring of the folder (the run resumed, re-scored) keeps them, so its views keep showing them."""
+    try:
+        saved = orjson.loads((out / RESULTS).read_bytes()).get("presets", []) if out is not None else []
+    except (OSError, orjson.JSONDecodeError, AttributeError):
+        return []
+    names = [p.get("preset") for p in saved if isinstance(p, dict)]
+    return [n for n in names if n in scoring.names() and scoring.get(n).on_request]
+
+
+def presets_with(out: Path, preset: str) -> list[str]:
+    """What scoring a run folder with an on-request `preset` computes: the defaults, the on-request presets
+    saved before, and it (so results.json keeps holding every preset)."""
+    return list(dict.fromkeys([*default_presets(), *saved_on_request(out), preset]))
 
 
 def run(spec: RunSpec, out: Path, progress: Progress | None = None,
@@ -234,7 +252,7 @@ def conclude(out: Path, manifest: Manifest, counts: Counts, samples: list, writt
     process stored and scored already; the records read back stay the source of truth."""
     with _no_collection():
         records = read_records(out, samples, written)[1]
-        results = compute_results(manifest, records, scored=scored.score if scored is not None else None)
+        results = compute_results(manifest, records, scored=scored.score if scored is not None else None, out=out)
     coverage = results.coverage
     assert coverage is not None
     status, stopped_by, reason = _status(counts, coverage, manifest.max_errors)
@@ -361,16 +379,18 @@ async def _execute(spec: RunSpec, bench, job: Job, store: RunStore, progress: Pr
 
 
 def compute_results(manifest: Manifest, records: list, presets: list[str] | None = None,
-                    cluster: str | None = IMAGE_CLUSTERS, scored=None) -> Results:  # fmt: skip
+                    cluster: str | None = IMAGE_CLUSTERS, scored=None, out: Path | None = None) -> Results:  # fmt: skip
     """Every preset, probe, calibration and judge row of stored records, with the run's coverage;
     intervals resample `cluster` (medprobe.clusters: the image by default, a metadata column, or none).
-    `scored(preset, record)`: scores computed already (medprobe.results.compute)."""
+    `scored(preset, record)`: scores computed already (medprobe.results.compute). No `presets`: the
+    defaults and the on-request presets saved in `out` (the run folder)."""
     from medprobe.probes import ProbeSpec
     from medprobe.results import compute
 
     specs = [ProbeSpec.parse(s) for s in manifest.probes]
     rows = manifest.benchmark.get("rows")
-    return compute(records, presets or default_presets(), seed=manifest.seed, probes=specs,
+    presets = presets or list(dict.fromkeys([*default_presets(), *saved_on_request(out)]))
+    return compute(records, presets, seed=manifest.seed, probes=specs,
                    probe_preset=manifest.default_preset, load_errors=manifest.load_errors,
                    load_error_count=manifest.load_error_count,
                    rows=None if rows is None else int(rows) + manifest.load_error_count, cluster=cluster,
@@ -402,5 +422,5 @@ def rescore(out: Path, presets: list[str] | None = None, samples=None,
     from medprobe.judge_report import attach
 
     manifest, records = read_records(out, samples)
-    results = compute_results(manifest, records, presets, cluster)
+    results = compute_results(manifest, records, presets, cluster, out=out)
     return manifest, records, attach(out, records, results, manifest.seed, cluster)  # judge rows, if judged

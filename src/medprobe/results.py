@@ -22,6 +22,7 @@ from medprobe.probes._base import ProbeResult
 from medprobe.reasoning_figures import ReasoningSection, compute_reasoning
 from medprobe.scoring._base import Preset
 from medprobe.stats import N_RESAMPLES
+from medprobe.textmetrics.corpus import interval_name
 from medprobe.types import SCHEMA_VERSION, TRANSIENT_KINDS, AnswerType, ErrorKind, Frozen, Outcome, Record, Score
 
 class RunCounts(Frozen):
@@ -52,8 +53,10 @@ class Results(Frozen):
         """The overall row of the default preset (else of the first preset); None when nothing was scored."""
         names = [p.preset for p in self.presets]
         chosen = self.default_preset if self.default_preset in names else (names[0] if names else None)
-        rows = [m for m in self.preset(chosen).metrics if m.subset == "overall"] if chosen else []
-        return rows[0] if rows else None
+        try:
+            return self.preset(chosen).get("overall") if chosen else None
+        except KeyError:
+            return None
 
     def preset(self, name: str) -> PresetResult:
         for p in self.presets:
@@ -111,28 +114,39 @@ def compute(records: Iterable[Record], presets: Sequence[str], seed: int = 0, pr
     # a preset restricted to other benchmarks (probmed, smmile-*) gets no empty section
     benches = {r.sample.benchmark for r in records}
     presets = [p for p in presets if not scoring.get(p).benchmarks or benches & set(scoring.get(p).benchmarks)]
-    presets = [p for p in presets if _has_rows(scoring.get(p), answered)] or presets[:1]
+    presets = [p for p in presets if _has_rows(scoring.get(p), records)] or presets[:1]
     probe_results = tuple(_probe_results(probes, everything, probe_preset, seed))
     # the repeat probe's per-sample agreement is one of calibration's confidence sources
     agreement = {str(m.detail["sample_id"]): m.value for p in probe_results for m in p.rows if m.name == "sample_agreement"}
     preset_results = tuple(_preset_result(p, answered, groups, seed, aggregate, resampling, scored) for p in presets)
     main = next((p for p in preset_results if p.preset == probe_preset), preset_results[0] if preset_results else None)
-    invalid = next((m.invalid for m in main.metrics if m.subset == "overall"), 0) if main else None
+    invalid = _overall_invalid(main) if main else None
     coverage = _coverage(records, variants, invalid, rows, load_errors, load_error_count)
     # calibration asks whether confidence tracks correctness: reports have no correctness
     calibrated = next((p for p in presets if AnswerType.REPORT not in scoring.get(p).value_names), None)
-    return Results(seed=seed, counts=counts, coverage=coverage, interval=resampling.method, presets=preset_results,
+    # a run of reports resamples studies (one sample each), whatever the VQA default says
+    reports = bool(records) and all(r.sample.answer_type is AnswerType.REPORT for r in records)
+    interval = interval_name(N_RESAMPLES) if reports else resampling.method
+    return Results(seed=seed, counts=counts, coverage=coverage, interval=interval, presets=preset_results,
                    default_preset=probe_preset, probes=probe_results,
                    calibration=compute_calibration(answered, calibrated, seed, agreement) if calibrated else None,
                    reasoning=compute_reasoning(answered, main.preset, seed)
                    if main and AnswerType.REPORT not in scoring.get(main.preset).value_names else None)
 
 
-def _has_rows(preset: Preset, answered: Sequence[Record]) -> bool:
-    """Report presets get no section in a run without reports. (The other presets have no rule for a
+def _overall_invalid(main: PresetResult) -> int:
+    try:
+        return main.get("overall").invalid
+    except KeyError:
+        return 0
+
+
+def _has_rows(preset: Preset, records: Sequence[Record]) -> bool:
+    """Report presets get no section in a run without reports; a run of reports whose every request
+    failed still gets them, with n = 0 and every study invalid. (The other presets have no rule for a
     report, so in a run of reports their sections are empty: a report is never scored right or wrong.)"""
     if AnswerType.REPORT in preset.value_names:
-        return any(r.sample.answer_type is AnswerType.REPORT for r in answered)
+        return any(r.sample.answer_type is AnswerType.REPORT for r in records)
     return True
 
 
@@ -172,7 +186,7 @@ def _preset_result(name: str, records: Sequence[Record], subsets, seed: int, agg
     own = preset.corpus_rows(records, scores, subsets, seed)  # report presets: corpus statistics, not means
     if own is not None:
         return PresetResult(preset=name, description=preset.description, reproduces=preset.reproduces,
-                            metrics=tuple(own))
+                            metrics=tuple(own), headline_metric=preset.value_names.get(AnswerType.REPORT))
     # one pass over the scores for every per-record column (this runs once per preset and record)
     value_names = preset.value_names
     metric_names = sorted(set(value_names.values()))

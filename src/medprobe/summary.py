@@ -11,6 +11,7 @@ from pathlib import Path
 
 from medprobe import figures, verdicts
 from medprobe.card_markdown import bullets
+from medprobe import fmt
 from medprobe.fmt import pct, span
 from medprobe.judge_report import markdown as judge_markdown
 from medprobe.manifest import ADVICE, Manifest
@@ -102,9 +103,11 @@ def markdown(results: Results, manifest: Manifest, subgroups: bool = True, recor
             "|---|---|---:|---|---:|---:|---|"]  # fmt: skip
     part = results.coverage.partial_note() if results.coverage else ""
     for p in results.presets:
-        label, m = next(((label, m) for label, m in _rows(p, False) if m.subset == "overall"), ("-", None))
-        value = f"{pct(m.value)} ({part})" if m and part else pct(m.value) if m else "n/a"
-        cells = [value, span(m.ci_low, m.ci_high), str(m.n), str(m.invalid)] if m else ["n/a", "", "0", ""]
+        label, m = _headline_row(p)
+        shown = fmt.value(m.value, m.metric) if m else "n/a"
+        value = f"{shown} ({part})" if m and part else shown
+        cells = [value, fmt.interval(m.ci_low, m.ci_high, m.metric), str(m.n), str(m.invalid)] if m else ["n/a", "", "0", ""]
+        label = fmt.label(label, m.metric) if m else label
         out.append(f"| `{p.preset}` | {label} | " + " | ".join(cells) + f" | {p.reproduces} |")
     out += _verdicts(results, manifest, records)
     rows = [(p.preset, label, m) for p in results.presets for label, m in _rows(p, False)]
@@ -129,20 +132,38 @@ def markdown(results: Results, manifest: Manifest, subgroups: bool = True, recor
     other = sorted({m.interval for _, _, m in rows + groups if m.interval != results.interval})
     if other:
         out += ["", "† another interval method: " + "; ".join(other) + "."]
+    missing = _unavailable([m for _, _, m in rows])
+    out += ["", "Metrics without a value (n/a):", "", *(f"- {line}" for line in missing)] if missing else []
     out += probe_markdown(results.probes)
     out += judge_markdown(results.judge)
     out += reasoning_markdown(results.reasoning)
     return "\n".join(out) + "\n"
 
 
+def _headline_row(p: PresetResult) -> tuple[str, Metric | None]:
+    """The preset's headline row (`PresetResult.get`) with its merged label ("bleu3 = bleu4")."""
+    try:
+        head = p.get("overall")
+    except KeyError:
+        return "-", None
+    return next(((label, m) for label, m in _rows(p, False) if m.subset == "overall" and m.metric == head.metric),
+                (head.metric, head))
+
+
 def _detail_row(preset: str | None, label: str, m: Metric, fallback: bool, interval: str) -> str:
     cells = [f"`{preset}`"] if preset else []
-    ci = span(m.ci_low, m.ci_high) + ("†" if m.interval != interval else "")
-    cells += [m.subset, label, pct(m.value), ci, str(m.n), str(m.correct), str(m.wrong),
+    ci = fmt.interval(m.ci_low, m.ci_high, m.metric) + ("†" if m.interval != interval else "")
+    cells += [m.subset, fmt.label(label, m.metric), fmt.value(m.value, m.metric), ci, str(m.n), str(m.correct), str(m.wrong),
               str(m.invalid)] + [str(m.fallback)] * fallback  # fmt: skip
     if preset:
         cells.append(", ".join(m.parsers))
     return "| " + " | ".join(cells) + " |"
+
+
+def _unavailable(rows: Sequence[Metric]) -> list[str]:
+    """Why each n/a metric has no value ('not available: ...', what to install), once per metric."""
+    reasons = {m.metric: m.unavailable for m in rows if m.unavailable}
+    return [f"{metric}: {why}" for metric, why in reasons.items()]
 
 
 def _verdicts(results: Results, manifest: Manifest, records: Sequence[Record]) -> list[str]:
@@ -158,13 +179,17 @@ def print_table(results: Results, manifest: Manifest, preset: str | None = None,
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(markup=False)  # data ("pip install 'medprobe[report]'", "test[2]") is never rich markup
     for line in _header(results, manifest):
         console.print(line, highlight=False)
     shown = [results.preset(preset)] if preset else list(results.presets)
     for p in shown:
-        table = Table(title=f"preset {p.preset} — {p.reproduces}", title_justify="left")
         rows = _rows(p, subgroups)
+        if not rows:  # nothing answered: no empty table
+            console.print(f"preset {p.preset}: nothing scored ({results.counts.answered} of "
+                          f"{results.counts.samples} samples answered; the errors above say why)", highlight=False)
+            continue
+        table = Table(title=f"preset {p.preset} — {p.reproduces}", title_justify="left")
         fb = any(m.fallback for _, m in rows)  # nearest-option picks, shown only where there are some
         for col, justify in [("subset", "left"), ("metric", "left"), ("value %", "right"), ("95% CI", "right"),
                              ("n", "right"), ("invalid", "right"), *[("fallback", "right")] * fb, ("parser", "left")]:  # fmt: skip
@@ -172,8 +197,15 @@ def print_table(results: Results, manifest: Manifest, preset: str | None = None,
         part = results.coverage.partial_note() if results.coverage else ""
         for label, m in rows:
             subset = f"{m.subset} ({part})" if part and m.subset == "overall" else m.subset
-            table.add_row(subset, label, pct(m.value), span(m.ci_low, m.ci_high), str(m.n), str(m.invalid),
+            table.add_row(subset, fmt.label(label, m.metric), fmt.value(m.value, m.metric),
+                          fmt.interval(m.ci_low, m.ci_high, m.metric), str(m.n), str(m.invalid),
                           *[str(m.fallback)] * fb, ", ".join(m.parsers))  # fmt: skip
         console.print(table)
-    console.print(f"95% intervals: {results.interval}", highlight=False)
+        for line in _unavailable([m for _, m in rows]):
+            console.print(line, highlight=False)
+    # one line per method; the metric's implementation, in parentheses, is in the preset's title already
+    methods = sorted({m.interval.split(" (")[0] for p in shown for _, m in _rows(p, subgroups)
+                      if not m.unavailable and m.value == m.value})
+    if methods:
+        console.print(f"95% intervals: {'; '.join(methods)}", highlight=False)
     print_probes(results.probes, console)

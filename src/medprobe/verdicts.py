@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from medprobe.compare import ALPHA
+from medprobe.compare_report import ReportCompareResult, headline_diff
 from medprobe.figures import CONFIDENT, Paired, RunFigures
 from medprobe.types import Frozen
 
@@ -258,6 +259,29 @@ def for_run(f: RunFigures) -> list[Verdict]:
 # ---------------------------------------------------------------- comparisons
 
 
+def _report_pair(r: ReportCompareResult) -> list[Verdict]:
+    """Two models' reports: the headline metric's paired difference, by the same two-figure rule as accuracy
+    (the paired bootstrap interval by study and the approximate-randomisation p must agree)."""
+    m = headline_diff(r)
+    if m is None or m.difference is None or m.low is None or m.high is None or m.p is None:
+        return []
+    rule = (f"paired comparison of reports on shared studies ({r.preset} {m.metric}): a difference when p < {ALPHA} "
+            f"({m.p_method}) and the paired bootstrap interval by study excludes 0; no detectable difference when "
+            f"p >= {ALPHA} and the interval contains 0; borderline when the two disagree")  # fmt: skip
+    diff = (f"{r.run_a} minus {r.run_b} = {pp(m.difference)} pp {m.metric} ({ci_pp(m.low, m.high)} paired by study, "
+            f"n={r.n} studies, p = {m.p:.3g})")  # fmt: skip
+    excludes, rejects = m.low > 0 or m.high < 0, m.p < ALPHA
+    if excludes and rejects:
+        better, worse = (r.run_a, r.run_b) if m.difference > 0 else (r.run_b, r.run_a)
+        key, text = "paired.difference", f"{better}'s reports are closer to the references than {worse}'s: {diff}."
+    elif not excludes and not rejects:
+        key, text = "paired.none", f"No detectable difference between the reports of {r.run_a} and {r.run_b}: {diff}."
+    else:
+        key, text = "paired.borderline", (f"Borderline difference between the reports of {r.run_a} and {r.run_b}: "
+                                          f"{diff}; the interval and the test disagree. More studies would settle it.")
+    return [Verdict(key=key, level="info", text=text, figure="paired", rule=rule)]
+
+
 def for_pairs(pairs: Sequence[Paired]) -> list[Verdict]:
     """One verdict per compared pair, by `CompareResult.decision`: both paired figures must agree before a
     difference (or its absence) is stated, and the text names the test that decided."""
@@ -266,6 +290,8 @@ def for_pairs(pairs: Sequence[Paired]) -> list[Verdict]:
             f"95% interval excludes 0; no detectable difference when p >= {ALPHA} and the interval contains 0; "
             "borderline when the two disagree")  # fmt: skip
     for p in pairs:
+        if p.report is not None:
+            out += _report_pair(p.report)
         r = p.result
         if r is None or r.decision == "empty":
             continue

@@ -1,10 +1,13 @@
 """Honest floors every report can show.
 
 - `baseline/random`: a uniform guess: yes/no for closed questions, a letter for multiple choice,
-  a train-split answer for open questions. Seeded by (seed, sample id): reproducible.
+  a train-split answer for open questions, a train-split report for report generation. Seeded by
+  (seed, sample id): reproducible.
 - `baseline/prior`: answers without looking at the image or the question text beyond its type:
   the train split's most frequent answer for the question's (answer kind, question type), falling
-  back to the answer kind alone. A model that does not beat it is not reading the image.
+  back to the answer kind alone. A model that does not beat it is not reading the image. On report
+  benchmarks that is the train split's most frequent report (whitespace-normalised): a normal-study
+  template, the floor report-generation papers compare with (most IU-Xray studies are normal).
   Train rows that are also being evaluated are left out of the counts, so the floor never sees
   the gold of what it answers. (Not leave-one-out: on small data, removing a sample's own answer
   from near-balanced counts flips the majority against it and makes the floor look worse than it is.)
@@ -29,6 +32,15 @@ def _norm(answer: str) -> str:
     return " ".join(answer.lower().split())
 
 
+def _counted(s: Sample) -> str:
+    """What a train sample's answer counts as: the letter, the whole report (case kept), or the normalised answer."""
+    if s.answer_type == AnswerType.MULTIPLE_CHOICE:
+        return s.answer
+    if s.answer_type == AnswerType.REPORT:
+        return " ".join(s.answer.split())
+    return _norm(s.answer)
+
+
 class BaselineBackend:
     name = "baseline"
     batch_size = 512
@@ -49,7 +61,7 @@ class BaselineBackend:
         for s in train or ():
             if (s.benchmark, s.id) in evaluated:
                 continue
-            answer = s.answer if s.answer_type == AnswerType.MULTIPLE_CHOICE else _norm(s.answer)
+            answer = _counted(s)
             for key in self._keys(s):
                 self.by_type.setdefault(key, Counter())[answer] += 1
 
@@ -70,8 +82,15 @@ class BaselineBackend:
             return LETTERS[rng.randrange(max(1, len(s.options)))]
         if s.prompt_kind == AnswerType.CLOSED:
             return rng.choice(("yes", "no"))
-        pool = sorted(self.by_type.get((AnswerType.OPEN,), ()))
-        return rng.choice(pool) if pool else "unknown"
+        pool = sorted(self.by_type.get((s.prompt_kind,), ()))  # open answers, or reports
+        if pool:
+            return rng.choice(pool)
+        if s.prompt_kind == AnswerType.REPORT:
+            raise PermanentError(
+                "baseline/random draws a report from the benchmark's train split, which had none here "
+                "(the layout has no train split, or --train-split names an empty one)"
+            )
+        return "unknown"
 
     def answer(self, s: Sample) -> str:
         if self.kind == "random":

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from medprobe import hub_reach
 from medprobe.types import ImageRef
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".dcm", ".nii", ".gz")
@@ -257,6 +258,13 @@ def read_hf(source: str, split: str, *, config: str | None = None, data_files: A
 
 
 def _read_hub(source: str, split: str, config: str | None, data_files: Any) -> Table:
+    why = hub_reach.unreachable(source)  # an offline machine fails now, not after datasets' retries (~25 s each)
+    if why is not None:
+        raise LoadError(
+            f"Could not load {source!r} (split {split!r}) from the Hugging Face hub: {why}. On an offline machine, "
+            f"save it elsewhere with datasets.load_dataset({source!r}).save_to_disk(DIR) (or `medprobe data get "
+            "NAME --to DIR`), copy DIR here and pass --data DIR."
+        )
     import datasets
 
     try:

@@ -124,6 +124,7 @@ SPEC = BenchmarkSpec(
     load=load,
     splits=SPLITS,
     default_split="valid",
+    train_split="train",  # baseline/prior answers with the train split's most frequent report
     default_preset="report",  # lexical metrics that compute on every machine; rexrank etc. need model weights
     source=f"Stanford AIMI CheXpert Plus ({TABLE}, credentialed)",
     sections=SECTIONS,

@@ -1,6 +1,7 @@
 """A benchmark from the user's own file, plus the row-to-Sample rules every loader shares.
 
-A custom file has columns `id`, `image`, `question`, `answer`, optional `answer_type` and
+A custom file has columns `id`, `image`, `question`, `answer`, optional `answer_type` (closed, open,
+multiple_choice, or report: the answer is then a reference report, the question its clinical context) and
 `options`; every other column becomes metadata. A mapping file (JSON, or YAML when PyYAML is
 installed) renames columns, maps answer-type values, filters rows and names splits:
 
@@ -34,7 +35,9 @@ MAX_QUESTION_CHARS = 100_000
 STANDARD = (*REQUIRED, "answer_type", "options")
 ANSWER_TYPES = {"closed": AnswerType.CLOSED, "open": AnswerType.OPEN, "multiple_choice": AnswerType.MULTIPLE_CHOICE,
                 "multiple-choice": AnswerType.MULTIPLE_CHOICE, "multiple choice": AnswerType.MULTIPLE_CHOICE,
-                "mc": AnswerType.MULTIPLE_CHOICE}
+                "mc": AnswerType.MULTIPLE_CHOICE,
+                # the gold is a reference report (or section): scored by the report presets' text metrics
+                "report": AnswerType.REPORT, "report_generation": AnswerType.REPORT}
 # English questions opening with an auxiliary verb expect yes/no (or a choice between named items)
 _AUX = ("is are am was were do does did can could has have had will would should shall may might must").split()
 _CLOSED_STARTS = frozenset(_AUX + [w + "n't" for w in _AUX] + ["can't", "won't", "shan't"])
@@ -62,7 +65,7 @@ def parse_answer_type(value: Any, aliases: dict[str, AnswerType] | None = None) 
         return None
     found = (aliases or {}).get(text) or ANSWER_TYPES.get(text)
     if found is None:
-        raise RowError(f"unknown answer_type {value!r}; use closed/open/multiple_choice or map it with "
+        raise RowError(f"unknown answer_type {value!r}; use closed/open/multiple_choice/report or map it with "
                        '"answer_type_values" in a --mapping file')
     return found
 

@@ -118,6 +118,7 @@ SPEC = BenchmarkSpec(
     load=load,
     splits=SPLITS,
     default_split="test",
+    train_split="train",  # baseline/prior answers with the train split's most frequent report
     default_preset="report",  # lexical metrics that compute on every machine; rexrank etc. need model weights
     source="R2Gen iu_xray (annotation.json + images/)",
     sections=SECTIONS,

@@ -7,9 +7,14 @@ score with its parent's, pair by pair, with a seeded bootstrap interval on every
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from medprobe.types import Frozen, Scalar
+
+
+#: `ProbeMetric.detail` keys that count what one run had (studies with a lateral finding, pairs left out),
+#: not part of which figure it is: views that line runs up figure by figure leave them out of the key
+COUNT_DETAILS = frozenset({"studies", "invalid_pairs"})
 
 
 class ProbeMetric(Frozen):
@@ -25,6 +30,12 @@ class ProbeMetric(Frozen):
                         "for consistency figures their sets are in n, counted not consistent")
     preset: str = Field(description="scoring preset of the underlying correct/wrong decisions")
     detail: dict[str, Scalar] = Field(default_factory=dict, description="e.g. {'corruption': 'gaussian_noise', 'severity': 3}")
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _nan_from_json(cls, v: float | None) -> float:
+        # JSON writes NaN (a rate with nothing to count: no lateral finding in any report) as null
+        return float("nan") if v is None else v
 
 
 class ProbeResult(Frozen):

@@ -39,6 +39,8 @@ class Preset:
     #: benchmarks whose official script this preset reproduces; empty = any benchmark. A preset
     #: restricted to a benchmark (probmed, smmile-*) scores only that benchmark's samples.
     benchmarks: ClassVar[tuple[str, ...]] = ()
+    #: computed only when asked for by name (`--preset`): the clinical report presets load model weights
+    on_request: ClassVar[bool] = False
 
     def applies(self, sample: Sample) -> bool:
         """Whether this preset has a rule for the sample (its answer type, and its benchmark if restricted); never

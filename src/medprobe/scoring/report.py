@@ -76,6 +76,10 @@ class Column:
     per_study: np.ndarray | None = None
     #: a corpus statistic given only as a number (radeval's CheXbert micro F1): overall row, no interval
     value: float | None = None
+    #: per-study sufficient statistics whose column sums `from_sums` scores (METEOR): a paired test can swap
+    #: two models' studies one by one and rescore (approximate randomisation)
+    stats: np.ndarray | None = None
+    from_sums: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 def mean_column(name: str, source: str, values: np.ndarray, zero_invalid: bool = False) -> Column:
@@ -162,13 +166,21 @@ def coco_columns(table: StudyTable, cands: Sequence[str], refs: Sequence[Sequenc
     cols = []
     for name in names:
         if name == "meteor":
-            m = meteor.meteor(cands, refs)
-            cols.append(mean_column(name, m.source, np.array(m.per_study)) if m.ok else
-                        Column(name, m.source, unavailable=m.unavailable))
+            cols.append(meteor_column(cands, refs))
         else:
             per = table.per_study()[name]
             cols.append(Column(name, source, weighted=lambda w, k=name: table.weighted(k, w), per_study=per))
     return cols
+
+
+def meteor_column(cands: Sequence[str], refs: Sequence[Sequence[str]]) -> Column:
+    """The jar's corpus METEOR (its statistics summed over the drawn studies on every resample)."""
+    m = meteor.meteor(cands, refs)
+    if not m.ok:
+        return Column("meteor", m.source, unavailable=m.unavailable)
+    stats = meteor.segment_stats(cands, refs)  # kept from the call above: no second trip to the JVM
+    return Column("meteor", m.source, weighted=lambda w: meteor.corpus_weighted(stats, w),
+                  per_study=np.array(m.per_study), stats=meteor.summable(stats), from_sums=meteor.score_sums)
 
 
 def study_metrics(preset: ReportPreset, records: Sequence[Record]) -> dict[str, dict[str, float]]:
@@ -202,7 +214,15 @@ class Report(ReportPreset):
     def columns(self, candidates: Sequence[str], references: Sequence[str], invalid: int) -> list[Column]:
         cands = [" ".join(tokens(c)) for c in candidates]
         refs = [[" ".join(tokens(r))] for r in references]
-        table = StudyTable(coco.bleu_table(cands, refs), np.array([coco.rouge_l_score(c, r) for c, r in zip(cands, refs)]),
-                           coco.cider_scores(cands, refs)) if cands else StudyTable(np.zeros((0, 10)), np.zeros(0),
-                                                                                     np.zeros(0))
-        return coco_columns(table, cands, refs, self.metrics, "pycocoevalcap")
+        return coco_columns(_table(cands, refs), cands, refs, self.metrics, "pycocoevalcap")
+
+    def study_table(self, candidates: Sequence[str], references: Sequence[str]) -> StudyTable:
+        """Per-study BLEU counts, ROUGE-L and CIDEr-D of the reports (what a paired test swaps study by study)."""
+        return _table([" ".join(tokens(c)) for c in candidates], [[" ".join(tokens(r))] for r in references])
+
+
+def _table(cands: list[str], refs: list[list[str]]) -> StudyTable:
+    if not cands:
+        return StudyTable(np.zeros((0, 10)), np.zeros(0), np.zeros(0))
+    return StudyTable(coco.bleu_table(cands, refs), np.array([coco.rouge_l_score(c, r) for c, r in zip(cands, refs)]),
+                      coco.cider_scores(cands, refs))

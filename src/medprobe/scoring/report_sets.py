@@ -42,6 +42,7 @@ def _optional(module: str, install: str):
 class ReXrank(ReportPreset):
     value_names: ClassVar[dict[AnswerType, str]] = {AnswerType.REPORT: "bleu2"}
     name = "rexrank"
+    on_request = True  # its clinical metrics load models (radeval): `--preset` asks for it
     description = ("ReXrank leaderboard metrics: BLEU-2, BERTScore, SembScore, RadGraph F1, RadCliQ-v1, RaTEScore, "
                    "GREEN (clinical ones via radeval)")
     reproduces = ("ReXrank (Zhang et al. 2024, arXiv:2411.15122; rajpurkarlab.github.io/ReXrank), metrics from "
@@ -68,6 +69,7 @@ class ReXrank(ReportPreset):
 class MedEvalKitReport(ReportPreset):
     value_names: ClassVar[dict[AnswerType, str]] = {AnswerType.REPORT: "bleu4"}
     name = "medevalkit-report"
+    on_request = True  # its clinical metrics load models (radeval): `--preset` asks for it
     description = ("MedEvalKit report metrics: sentence BLEU-1..4 (NLTK), ROUGE-1/2/L (rouge), METEOR (NLTK), "
                    "CIDEr (cidereval), RaTEScore, GREEN; means over every study, an invalid report counting 0")
     reproduces = ("MedEvalKit utils/Metrics_Compute/cal_report_metrics.py (github.com/alibaba-damo-academy/"
@@ -107,6 +109,7 @@ class MedEvalKitReport(ReportPreset):
 class MultiMedEvalReport(ReportPreset):
     value_names: ClassVar[dict[AnswerType, str]] = {AnswerType.REPORT: "rougeL"}
     name = "multimedeval-report"
+    on_request = True  # its clinical metrics load models (radeval): `--preset` asks for it
     description = ("MultiMedEval report metrics: per-report BLEU-1/4 and ROUGE-L/1 (torchmetrics), F1-RadGraph, "
                    "BERTScore; CheXbert similarity and RadCliQ-v0 not available")
     reproduces = ("MultiMedEval taskFamilies.py ReportComparison (github.com/corentin-ryr/MultiMedEval): "

@@ -46,7 +46,7 @@ def print_table(result: SuiteResult) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(markup=False)  # cells are data, never rich markup
     suite = result.suite
     table = Table(title=f"suite {suite.name}: {suite.title or ''} — {result.model}", title_justify="left")
     for col in COLUMNS:
@@ -56,7 +56,7 @@ def print_table(result: SuiteResult) -> None:
         table.add_row(*row, end_section=result.average is not None and i == len(cells) - 2)
     console.print(table)
     for line in notes(result):
-        console.print(f"[yellow]{line}", highlight=False)
+        console.print(line, style="yellow", highlight=False)
     if suite.source:
         console.print(f"source: {suite.source}", highlight=False)
     if result.average is not None:

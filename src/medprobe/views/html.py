@@ -29,13 +29,14 @@ from pathlib import Path
 from pydantic import Field, TypeAdapter
 
 from medprobe import __version__, verdicts
+from medprobe.compare_report import headline_diff
 from medprobe.figures import (
     Paired,
     RunFigures,
     paired_figures,
     run_figures,
 )
-from medprobe.probes._base import ProbeMetric, ProbeResult
+from medprobe.probes._base import COUNT_DETAILS, ProbeMetric, ProbeResult
 from medprobe.runs import Run
 from medprobe.runs import load as load_run
 from medprobe.store import MANIFEST
@@ -162,7 +163,7 @@ def probe_rows(results: Sequence[tuple[ProbeResult, ...]]) -> list[ProbeRow]:
                 row = rows.setdefault(key, ProbeRow(p.probe, "did not run", "", [""] * len(results)))
                 row.cells[j] = p.note or "the probe did not apply"
             for m in metrics:
-                detail = ", ".join(f"{k}={v}" for k, v in m.detail.items())
+                detail = ", ".join(f"{k}={v}" for k, v in m.detail.items() if k not in COUNT_DETAILS)
                 key = (p.probe, m.name, detail)
                 row = rows.setdefault(key, ProbeRow(p.probe, m.name.replace("_", " "), detail, ["not run"] * len(results)))
                 row.cells[j] = m
@@ -394,7 +395,7 @@ def _render(views: list[SectionView], runs: list[Run]) -> str:
 
     env = Environment(loader=PackageLoader("medprobe.views", "templates"), autoescape=select_autoescape(["j2", "html"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)  # fmt: skip
-    env.filters.update(pct=pct, ci=ci)
+    env.filters.update(pct=pct, ci=ci, headline_diff=headline_diff)
     template = env.get_template("report.html.j2")
     # the combined table of each suite folder the runs come from, its entries linked to their sections
     anchors = {str(Path(f.run_dir).resolve()): v.key for v in views for f in v.figures}

@@ -4,7 +4,7 @@
 (function () {
   "use strict";
   var PAGE = 50;
-  var OUTCOME = { c: "correct", w: "wrong", i: "invalid", e: "error", "-": "n/a", x: "not in run" };
+  var OUTCOME = { c: "correct", w: "wrong", i: "invalid", s: "scored", e: "error", "-": "n/a", x: "not in run" };
   var sections = {};
 
   function el(tag, cls, text) {
