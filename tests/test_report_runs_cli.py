@@ -177,3 +177,20 @@ def test_a_users_own_file_of_reports_is_scored_by_the_report_presets(tmp_path):
     bad.write_text(json.dumps({"id": "x", "image": "a.png", "question": "q", "answer": "a", "answer_type": "essay"}) + "\n")
     wrong = cli("run", bad, "--model", "scripted/constant:x", "--out", tmp_path / "bad")
     assert wrong.exit_code != 0 and "closed/open/multiple_choice/report" in " ".join(wrong.output.split())
+
+
+def test_the_sample_browser_offers_the_benchmarks_own_subgroups(tmp_path):
+    """GMAI-MMBench declares `category` as a breakdown: the browser's subgroup filter lists it, as the tables do."""
+    from runfolders import make_run
+
+    from medprobe.runs import load
+    from medprobe.types import Sample
+    from medprobe.views import browser
+    from medprobe.views.thumbs import Thumbnails
+
+    samples = [Sample(id=f"g{i}", benchmark="gmai-mmbench", split="val", question="Which?", options=("a", "b"),
+                      answer="A", answer_type="multiple_choice", metadata={"category": ["skin", "eye"][i % 2],
+                                                                             "modality": "CT"}) for i in range(4)]
+    run = make_run(tmp_path / "run", samples, ["A", "B", "A", "A"], benchmark="gmai-mmbench", split="val")
+    sec = browser.build("gmai", [load(run)], ["strict"], Thumbnails(tmp_path / "rep"))
+    assert {"category=skin", "category=eye", "modality=CT"} <= set(sec.groups)

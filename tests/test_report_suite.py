@@ -124,3 +124,16 @@ def test_a_report_of_plain_runs_has_no_suite_table(suite_report, tmp_path):
     assert CliRunner().invoke(app, ["report", str(lone), "--out", str(report)]).exit_code == 0
     html = (report / "index.html").read_text(encoding="utf-8")
     assert 'class="bench suite"' not in html and "vqa-rad-demo" in html
+
+
+def test_reading_a_suite_folder_for_a_report_does_not_import_the_run_stack():
+    """`medprobe report SUITE_FOLDER` reads suite.json: the views never load the pipeline, backends or runner."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from medprobe.suites.result import run_folders; import medprobe.views.html; "
+            "from medprobe import suites; suites.read_result; "
+            "print(sorted(m for m in ('medprobe.pipeline', 'medprobe.runner', 'medprobe.suites.runner', "
+            "'medprobe.backends', 'medprobe.sending') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -514,7 +514,7 @@ def report(
 ) -> None:
     """The HTML trust report: run health, headlines, verdicts, plots (SVG + PNG) and a sample browser."""
     from medprobe.store import StorageError
-    from medprobe.suites import run_folders
+    from medprobe.suites.result import run_folders  # light: no run stack for a report
     from medprobe.views.html import write_report
 
     try:

@@ -14,10 +14,19 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-from medprobe.store import MANIFEST
 from medprobe.suites.model import Suite, SuiteEntry, SuiteError, parse, read
-from medprobe.suites.runner import (SUITE_JSON, EntryResult, Hooks, SuiteAverage, SuiteResult, read_result, run_suite,
-                                    validate)  # fmt: skip
+from medprobe.suites.result import SUITE_JSON, EntryResult, SuiteAverage, SuiteResult, read_result, run_folders
+
+#: the run stack (pipeline, backends): imported on first use, so reading a suite folder stays light
+_RUNNER = ("Hooks", "run_suite", "validate")
+
+
+def __getattr__(name: str):
+    if name in _RUNNER:
+        from medprobe.suites import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def names() -> list[str]:
@@ -37,19 +46,6 @@ def load(name_or_path: str) -> Suite:
         return read(path)
     raise SuiteError(f"Unknown suite {name_or_path!r}: not a shipped suite ({', '.join(names())}) and no such file. "
                      "Give the path of a suite TOML file (docs/suites.md).")
-
-
-def run_folders(paths: list[Path]) -> list[Path]:
-    """`paths` with every suite folder (suite.json, no manifest.json) replaced by the run folders of its
-    entries that ran, in the suite's order: what `medprobe report SUITE_FOLDER` renders."""
-    out: list[Path] = []
-    for path in paths:
-        if (path / SUITE_JSON).is_file() and not (path / MANIFEST).is_file():
-            runs = dict.fromkeys(e.run for e in read_result(path).entries)
-            out += [path / r for r in runs if (path / r / MANIFEST).is_file()]
-        else:
-            out.append(path)
-    return out
 
 
 def describe() -> dict[str, str]:

@@ -15,10 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
-from pydantic import Field
 
-from medprobe import __version__, benchmarks, scoring
+from medprobe import benchmarks, scoring
 from medprobe.dataset_facts import FACTS, locate
 from medprobe.hub_reach import unreachable
 from medprobe.manifest import ExitCode
@@ -29,63 +27,14 @@ from medprobe.prompts import load_template
 from medprobe.runner import Progress
 from medprobe.store import StorageError, read_manifest, write_json, write_text
 from medprobe.suites.model import Suite, SuiteEntry, SuiteError
+from medprobe.suites.result import NOT_RUN, SUITE_JSON, SUITE_MD, EntryResult, SuiteAverage, SuiteResult
 from medprobe.suites.summary import markdown
-from medprobe.types import Frozen
 
-SUITE_JSON = "suite.json"
-SUITE_MD = "suite.md"
-SCHEMA_VERSION = 1
-NOT_RUN = "not_run"
 #: how bad an entry's exit code is, mildest first: the suite exits with its worst entry's code. A run
 #: that could not start (2) is worse than one that ran part of its questions (3, 4, 5).
 SEVERITY = (ExitCode.OK, ExitCode.ERRORS, ExitCode.STOPPED, ExitCode.BUDGET, ExitCode.FAILED, ExitCode.STORAGE,
             ExitCode.INTERNAL, ExitCode.INTERRUPTED)  # fmt: skip
 Z95 = 1.959963984540054
-
-
-class EntryResult(Frozen):
-    label: str
-    benchmark: str
-    split: str | None
-    preset: str = Field(description="the preset the headline is read from")
-    subset: str
-    metric: str | None = Field(description="the headline's metric (None until the run has results)")
-    run: str = Field(description="sub-folder of the suite folder holding the entry's run")
-    status: str = Field(description="the run's status (complete, partial, stopped, failed, interrupted) or not_run")
-    exit_code: int = Field(description="the run's exit code (README: exit codes)")
-    reason: str | None = Field(None, description="why the entry has no headline, or how its run ended")
-    headline: Metric | None = None
-    in_average: bool = True
-    data: str | None = Field(None, description="the --data the run read (None: the benchmark's default source)")
-    source: str = ""
-    differs: str = ""
-
-
-class SuiteAverage(Frozen):
-    label: str
-    method: str
-    value: float | None = Field(description="the average as the paper defines it; None when an entry has no value")
-    ci_low: float | None = None
-    ci_high: float | None = None
-    interval: str = Field("normal approximation from each entry's 95% interval (entries are independent samples)")
-    n: int = Field(description="entries averaged")
-    missing: tuple[str, ...] = Field((), description="entries without a value (then `value` is None)")
-    partial_value: float | None = Field(None, description="mean of the entries that have a value, when some do "
-                                        "not: not the paper's average, shown apart")
-
-
-class SuiteResult(Frozen):
-    schema_version: int = SCHEMA_VERSION
-    medprobe_version: str = __version__
-    suite: Suite
-    model: str
-    status: str = Field(description="complete when every entry is; else the worst entry's status")
-    exit_code: int = Field(description="the worst entry's exit code (runner.SEVERITY)")
-    created: str
-    finished: str | None = None
-    data_root: str | None = None
-    entries: tuple[EntryResult, ...]
-    average: SuiteAverage | None = None
 
 
 @dataclass
@@ -328,14 +277,6 @@ def _write(out: Path, result: SuiteResult, quiet: bool = False) -> None:
     except (StorageError, OSError):
         if not quiet:
             raise
-
-
-def read_result(out: Path) -> SuiteResult:
-    """The suite.json of a suite folder, typed."""
-    path = out / SUITE_JSON
-    if not path.is_file():
-        raise FileNotFoundError(f"{out} has no {SUITE_JSON}: it is not a suite folder (run `medprobe suite` first).")
-    return SuiteResult.model_validate(orjson.loads(path.read_bytes()))
 
 
 def _now() -> str:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from medprobe.fmt import pct, span
 
 if TYPE_CHECKING:
-    from medprobe.suites.runner import EntryResult, SuiteResult
+    from medprobe.suites.result import EntryResult, SuiteResult
 
 COLUMNS = ("entry", "benchmark", "preset", "row", "value %", "95% CI", "n", "invalid", "status")
 

@@ -18,7 +18,7 @@ import orjson
 
 from medprobe import scoring
 from medprobe.figures import score
-from medprobe.metrics import SUBGROUP_KEYS
+from medprobe.metrics import subgroup_keys
 from medprobe.reasoning import split_generation
 from medprobe.runs import Run
 from medprobe.scoring._base import Preset
@@ -168,6 +168,8 @@ def build(section_key: str, runs: Sequence[Run], presets: Sequence[str], thumbs:
     probe_rules = [scoring.get(run.manifest.default_preset) for run in runs]
     probe_bits = {p: 1 << i for i, p in enumerate(probes)}
     groups: dict[str, int] = {}
+    # the benchmark's own breakdowns too (GMAI-MMBench's category, OmniMedVQA's question type), as the tables
+    keys = subgroup_keys([r for c in clean for r in c.values()])
     sec = Section(key=section_key, runs=list(names or [r.label for r in runs]), presets=list(presets),
                   probe_preset=[run.manifest.default_preset for run in runs], probes=list(probes), groups=[])  # fmt: skip
     for sid in order:
@@ -205,7 +207,7 @@ def build(section_key: str, runs: Sequence[Run], presets: Sequence[str], thumbs:
             changed.append(mask)
         detail["runs"] = answers
         detail["vars"] = list(variant_rows.values())
-        labels = [f"answer_type={sample.answer_type}"] + [f"{key}={sample.metadata[key]}" for key in SUBGROUP_KEYS
+        labels = [f"answer_type={sample.answer_type}"] + [f"{key}={sample.metadata[key]}" for key in keys
                                                           if sample.metadata.get(key) not in (None, "")]  # fmt: skip
         gids = [groups.setdefault(g, len(groups)) for g in labels]
         sec.rows.append([sid, " ".join(search).lower(), gids, codes, changed])

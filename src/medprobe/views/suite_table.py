@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medprobe.store import MANIFEST
-from medprobe.suites.runner import SUITE_JSON, SuiteResult, read_result
+from medprobe.suites.result import SUITE_JSON, SuiteResult, read_result
 from medprobe.suites.summary import COLUMNS, notes, rows
 
 NUMERIC = frozenset({"value %", "95% CI", "n", "invalid"})
