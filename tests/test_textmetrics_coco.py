@@ -189,3 +189,23 @@ def test_meteor_approximate_randomisation_swaps_statistics_study_by_study():
     good, bad = col(perfect), col(rows)
     delta = float(meteor.score_sums(good.stats.sum(axis=0)[None])[0] - meteor.score_sums(bad.stats.sum(axis=0)[None])[0])
     assert delta > 0.3 and _swap_p(good, bad, delta, rng) < 0.01
+
+
+def _lcs_table(a, b):
+    """The dynamic programme pycocoevalcap's my_lcs runs."""
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b, 1):
+            cur.append(prev[j - 1] + 1 if x == y else max(prev[j], cur[j - 1]))
+        prev = cur
+    return prev[-1]
+
+
+def test_bit_parallel_lcs_equals_the_dynamic_programme():
+    rng = random.Random(7)
+    for _ in range(3000):
+        words = [f"w{i}" for i in range(rng.randint(1, 9))]
+        a = [rng.choice(words) for _ in range(rng.randint(0, 70))]
+        b = [rng.choice(words) for _ in range(rng.randint(0, 70))]
+        assert coco.lcs(a, b) == _lcs_table(a, b) == coco.lcs(b, a)
