@@ -101,7 +101,7 @@ def test_the_jpeg_corruption_is_stored_as_the_jpeg_it_made(bench, tmp_path):
     for recipe, file in jpegs.items():
         data = (out / "probe_images" / file).read_bytes()
         severity, digest = int(recipe.split("@")[1].split("/")[0]), recipe.rsplit("/", 1)[1]
-        legacy = corrupt._corrupted(digest, sources[digest], "jpeg", severity, 0, False, _store.LEGACY_FORMAT)
+        legacy = corrupt._corrupted(digest, sources[digest], "jpeg", severity, 0, False, _store.LEGACY_FORMAT)[0]
         assert (imaging.sniff_mime(data), imaging.sniff_mime(legacy)) == ("image/jpeg", "image/png")
         assert len(data) < len(legacy) / 2
         # the same pixels the older PNG held (it was this JPEG, decoded)
@@ -131,3 +131,37 @@ def test_derivation_reports_progress_per_sample(bench, tmp_path):
     assert done == sorted(done) and done[-1] == 12
     assert [p for p, d, _ in calls if d == 6][-1] == "blind" and calls[-1][0] == "corrupt"
     assert len({d for p, d, _ in calls if p == "corrupt"}) >= 6  # corrupt ticks sample by sample
+
+
+def test_stored_probe_images_come_with_the_reports_preview_and_the_report_copies_it(tmp_path, monkeypatch):
+    """The store draws each probe image's thumbnail when it stores it (from the pixels it has); the report
+    copies that file instead of decoding the image again (bench/report.py: most of a first write)."""
+    from typer.testing import CliRunner
+
+    from medprobe import previews
+    from medprobe.cli import app
+    from medprobe.runs import load
+    from medprobe.views import thumbs as thumbs_mod
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", "vqa-rad-demo", "--split", "test", "--limit", "3", "--model",
+                                      "baseline/random", "--probe", "corrupt:gaussian_noise,jpeg@2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    store = out / "probe_images"
+    stored = sorted(p for p in store.iterdir() if p.suffix in (".png", ".jpg"))
+    assert stored and all(previews.path(store, p.stem, previews.SMALL).is_file() for p in stored)
+    # the preview is what the report would draw from the stored file
+    png = next(p for p in stored if p.suffix == ".png")
+    from PIL import Image
+
+    drawn = Image.open(io.BytesIO(previews.jpeg(Image.open(png), previews.SMALL)))
+    copied = Image.open(previews.path(store, png.stem, previews.SMALL))
+    assert drawn.size == copied.size and np.array_equal(np.asarray(drawn), np.asarray(copied))
+    # the report: no decoding of any probe image
+    monkeypatch.setattr(previews, "jpeg", lambda *a: pytest.fail("the report decoded a probe image it had a preview of"))
+    run = load(out)
+    thumbs = thumbs_mod.Thumbnails(tmp_path / "rep")
+    variants = [ref for r in run.all_records if r.sample.variant_of for ref in r.sample.images]
+    digests = {thumbs.add(ref, run.dir, previews.SMALL)[0] for ref in variants}
+    thumbs.write(pool=None)
+    assert thumbs.made == len(digests) > 0 and not thumbs.failed

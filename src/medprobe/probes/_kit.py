@@ -137,13 +137,16 @@ class ProbeContext:
             return None
 
 
-def generated_image(ctx: ProbeContext, recipe: str, name: str, make: Callable[[int], bytes]) -> ImageRef:
+def generated_image(ctx: ProbeContext, recipe: str, name: str, make: Callable[[int], bytes | tuple]) -> ImageRef:
     """A probe-generated image: read back by its recipe when made before, else `make(format)` (PNG or
-    JPEG bytes in the store's format, `medprobe.probes._store`) kept as a file named by its sha256."""
+    JPEG bytes in the store's format, `medprobe.probes._store`) kept as a file named by its sha256.
+    `make` may return (bytes, PIL image those bytes losslessly encode): the store draws its preview from it."""
     assert ctx.images is not None
     if (hit := ctx.images.get(recipe, name)) is not None:
         return hit
-    return ctx.images.put(recipe, make(ctx.images.format), name)
+    made = make(ctx.images.format)
+    data, pixels = made if isinstance(made, tuple) else (made, None)
+    return ctx.images.put(recipe, data, name, pixels)
 
 
 def rng(seed: int, sample_id: str, probe: str) -> np.random.Generator:

@@ -13,12 +13,13 @@ so they keep doing so and their request keys, hence their stored answers, still 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from pathlib import Path
 
 import orjson
 
-from medprobe import imaging
+from medprobe import imaging, previews
 from medprobe.types import ImageRef
 
 INDEX = "index.json"
@@ -67,8 +68,9 @@ class ImageStore:
             return None
         return ImageRef(path=file, root=self.folder, name=name)
 
-    def put(self, recipe: str, data: bytes, name: str) -> ImageRef:
-        """Keep `data` (PNG or JPEG bytes, sent to the model exactly as stored) as what `recipe` makes."""
+    def put(self, recipe: str, data: bytes, name: str, pixels=None) -> ImageRef:
+        """Keep `data` (PNG or JPEG bytes, sent to the model exactly as stored) as what `recipe` makes, with
+        the report's preview of it (`pixels`: the PIL image `data` losslessly encodes, if the caller has it)."""
         if self.folder is None:
             self._memory[recipe] = data
             return ImageRef(data=data, name=name)
@@ -82,6 +84,7 @@ class ImageStore:
             tmp = path.with_suffix(".tmp")
             tmp.write_bytes(data)
             os.replace(tmp, path)  # atomic: a killed run never leaves a half-written image
+            _preview(path, data, pixels)
         if self._files.get(recipe) != file:
             self._files[recipe], self._dirty = file, True
         return ImageRef(path=file, root=self.folder, name=name)
@@ -106,3 +109,20 @@ class ImageStore:
                                      option=orjson.OPT_SORT_KEYS))  # fmt: skip
         os.replace(tmp, folder / INDEX)
         self._dirty, self._indexed = False, True
+
+
+def _preview(path: Path, data: bytes, pixels) -> None:
+    """The report's thumbnail of a stored image (medprobe.previews), drawn now from the pixels at hand so
+    the report need not decode the image again. Only a cache: any failure leaves the report to draw it."""
+    try:
+        if pixels is None:
+            from PIL import Image
+
+            pixels = Image.open(io.BytesIO(data))
+        out = previews.path(path.parent, path.stem, previews.SMALL)
+        out.parent.mkdir(exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        tmp.write_bytes(previews.jpeg(pixels, previews.SMALL))
+        os.replace(tmp, out)
+    except Exception:  # noqa: BLE001 - a preview never fails a run
+        return

@@ -186,7 +186,8 @@ def apply(img, name: str, severity: int, rng: np.random.Generator):
 
 @lru_cache(maxsize=64)  # images go to files; keep only a few in memory
 def _corrupted(digest: str, ref: ImageRef, name: str, severity: int, seed: int, allow: bool,
-               fmt: int = FORMAT) -> bytes:  # fmt: skip
+               fmt: int = FORMAT) -> tuple[bytes, object | None]:  # fmt: skip
+    """(the image's bytes, the PIL image they encode losslessly: None for a JPEG, whose decoded pixels differ)."""
     img = imaging.open_image(ref, allow_outside_root=allow)
     if img.mode == "RGB" and _is_grey(img):
         img = img.convert("L")  # most medical images are grey stored as RGB: one channel is 3x less work and memory
@@ -194,9 +195,10 @@ def _corrupted(digest: str, ref: ImageRef, name: str, severity: int, seed: int, 
     if name == "jpeg" and fmt > LEGACY_FORMAT:
         # the very file `jpeg` makes (the same call, on the same pixels: `_to_pil(x)` of `img` is `img`)
         img.save(buf, format="JPEG", quality=JPEG_QUALITY[severity - 1])
-    else:
-        apply(img, name, severity, rng_for(seed, f"{digest}\x00{NAME}:{name}")).save(buf, format="PNG")
-    return buf.getvalue()
+        return buf.getvalue(), None
+    out = apply(img, name, severity, rng_for(seed, f"{digest}\x00{NAME}:{name}"))
+    out.save(buf, format="PNG")
+    return buf.getvalue(), out
 
 
 def _is_grey(img) -> bool:
@@ -210,7 +212,7 @@ def corrupt_ref(ref: ImageRef, name: str, severity: int, seed: int, allow_outsid
     digest = imaging.sha256(ref, allow_outside_root)
     label = f"{ref.describe()}~{name}@{severity}"
     if ctx is None:
-        return ImageRef(data=_corrupted(digest, ref, name, severity, seed, allow_outside_root), name=label)
+        return ImageRef(data=_corrupted(digest, ref, name, severity, seed, allow_outside_root)[0], name=label)
     recipe = f"{NAME}/v{VERSION}/{name}@{severity}/seed={seed}/{digest}"
     return generated_image(ctx, recipe, label,
                            lambda fmt: _corrupted(digest, ref, name, severity, seed, allow_outside_root, fmt))

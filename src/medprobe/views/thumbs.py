@@ -9,17 +9,15 @@ reuses the thumbnails already there; missing ones are made in worker processes w
 
 from __future__ import annotations
 
-import io
 import os
 import re
+import shutil
 from pathlib import Path
 
-from medprobe import imaging
+from medprobe import imaging, previews
+from medprobe.previews import SIDE, SMALL
 from medprobe.types import ImageRef
 
-SIDE = 256
-SMALL = 160  # probe variants are shown smaller beside their parent
-QUALITY = 72
 FOLDER = "thumbs"
 _CONTENT_ADDRESSED = re.compile(r"^[0-9a-f]{64}$")
 _JPEG = (".jpg", ".jpeg")
@@ -111,6 +109,14 @@ def _make(job: tuple[str, str, str, int, bool]) -> tuple[str, str | None]:
     from PIL import Image
 
     ref = ImageRef.model_validate_json(ref_json)
+    made = _stored_preview(ref, digest, side)
+    if made is not None:  # the probe image store drew it when it stored the image: copy, no decoding
+        try:
+            shutil.copyfile(made, dest + ".tmp")
+            os.replace(dest + ".tmp", dest)
+            return digest, None
+        except OSError:
+            pass  # fall back to drawing it here
     try:
         if ref.view is None and ref.data is None and ref.url is None and str(ref.path).lower().endswith(_JPEG):
             # JPEG: decode at a reduced scale directly (several times faster than decoding every pixel)
@@ -119,20 +125,19 @@ def _make(job: tuple[str, str, str, int, bool]) -> tuple[str, str | None]:
             img = img.convert("RGB") if img.mode not in ("RGB", "L") else img
         else:
             img = imaging.open_image(ref, allow_outside_root=allow)
-        img.thumbnail((side, side), Image.Resampling.BILINEAR, reducing_gap=2.0)
-        if img.mode == "RGB" and _grey(img):
-            img = img.convert("L")
-        buf = io.BytesIO()
-        img.save(buf, format="JPEG", quality=QUALITY)
+        data = previews.jpeg(img, side)
     except (imaging.ImageError, OSError, ValueError) as exc:
         return digest, f"image cannot be shown: {exc}"
     tmp = dest + ".tmp"
     with open(tmp, "wb") as f:
-        f.write(buf.getvalue())
+        f.write(data)
     os.replace(tmp, dest)
     return digest, None
 
 
-def _grey(img) -> bool:
-    r, g, b = img.split()
-    return r.tobytes() == g.tobytes() == b.tobytes()
+def _stored_preview(ref: ImageRef, digest: str, side: int) -> Path | None:
+    """The preview a probe image store wrote beside the image (probe_images/previews/), if it is there."""
+    if ref.root is None or ref.path is None or ref.view is not None or Path(ref.path).stem != digest:
+        return None
+    found = previews.path(ref.root, digest, side)
+    return found if found.is_file() else None
