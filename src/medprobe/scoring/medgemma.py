@@ -31,7 +31,7 @@ NAME = "medgemma-vqa"
 _open_answer = parse_open.__wrapped__
 
 
-@lru_cache(maxsize=8192)
+# uncached: `_closed` below, its only caller, is cached by the reply already (a second cache only adds a miss)
 def _f1(gold: str, text: str) -> float:
     answer = _open_answer(text)
     return token_f1(_normalize_vqa(answer.value), strict._open_gold(gold)) if answer.valid else 0.0
@@ -41,7 +41,12 @@ def _f1(gold: str, text: str) -> float:
 def _closed(gold: str, text: str | None) -> Score:
     verdict = strict._closed(gold, text)  # the yes/no rule (open rule for a non-yes/no gold)
     correct = verdict.outcome is Outcome.CORRECT
-    f1 = 0.0 if text is None or verdict.outcome is Outcome.INVALID else _f1(gold, text)
+    if text is None or verdict.outcome is Outcome.INVALID:
+        f1 = 0.0
+    elif verdict.parser == "open":  # a non-yes/no gold: strict scored parse_open's answer, its token F1 is _f1's
+        f1 = verdict.extra["token_f1"]
+    else:
+        f1 = _f1(gold, text)
     return _built(verdict.outcome, f1, NAME, verdict.parser, verdict.answer,
                   {"accuracy": 1.0 if correct else 0.0})  # fmt: skip
 

@@ -170,8 +170,11 @@ def token_f1(pred: str, gold: str) -> float:
     pred_words, gold_words = pred.split(), gold.split()
     if set(gold_words).isdisjoint(pred_words):
         return 0.0
-    p, g = Counter(pred_words), Counter(gold_words)
-    common = sum((p & g).values())
-    precision = common / sum(p.values())
-    recall = common / sum(g.values())
+    pred_set, gold_set = set(pred_words), set(gold_words)
+    if len(pred_set) == len(pred_words) and len(gold_set) == len(gold_words):
+        common = len(pred_set & gold_set)  # no repeated word (the usual case): the multisets are sets; no Counter
+    else:
+        common = sum((Counter(pred_words) & Counter(gold_words)).values())
+    precision = common / len(pred_words)  # = common / sum(Counter(pred_words).values())
+    recall = common / len(gold_words)
     return 2 * precision * recall / (precision + recall)
