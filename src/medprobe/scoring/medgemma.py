@@ -43,8 +43,8 @@ def _closed(gold: str, text: str | None) -> Score:
     correct = verdict.outcome is Outcome.CORRECT
     if text is None or verdict.outcome is Outcome.INVALID:
         f1 = 0.0
-    elif verdict.parser == "open":  # a non-yes/no gold: strict scored parse_open's answer, its token F1 is _f1's
-        f1 = verdict.extra["token_f1"]
+    elif verdict.parser == "open" and "token_f1" in verdict.extra:
+        f1 = verdict.extra["token_f1"]  # a non-yes/no gold: strict scored parse_open's answer; its token F1 is _f1's
     else:
         f1 = _f1(gold, text)
     return _built(verdict.outcome, f1, NAME, verdict.parser, verdict.answer,
