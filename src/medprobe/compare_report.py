@@ -6,8 +6,9 @@ e.g. corpus BLEU-4, recomputed on each draw), giving the difference A - B and it
 p: **approximate randomisation** (Noreen 1989; radeval's `compare_systems`: swap the two models' reports
 study by study at random) for the metrics kept per study (BLEU-1..4, ROUGE-L, CIDEr-D of the `report`
 preset) and for METEOR (its statistics swapped, then summed as the jar scores a corpus); for the others,
-twice the share of bootstrap differences on the far side of 0 (the smallest p it can give is 1 / resamples). Only clean studies both runs answered with a valid report count (same study id
-and reference); the rest are counted and left out. Probe variants are never compared.
+twice the share of bootstrap differences on the far side of 0 (the smallest p it can give is 1 / resamples).
+Only clean studies both runs answered with a valid report count (same study id and reference); the rest
+are counted and left out. Probe variants are never compared.
 """
 
 from __future__ import annotations

@@ -127,10 +127,10 @@ def saved_on_request(out: Path | None) -> list[str]:
     return [n for n in names if n in scoring.names() and scoring.get(n).on_request]
 
 
-def presets_with(out: Path, preset: str) -> list[str]:
-    """What scoring a run folder with an on-request `preset` computes: the defaults, the on-request presets
-    saved before, and it (so results.json keeps holding every preset)."""
-    return list(dict.fromkeys([*default_presets(), *saved_on_request(out), preset]))
+def presets_with(out: Path | None, preset: str | None = None) -> list[str]:
+    """What scoring a run folder computes: the defaults, the on-request presets saved before, and an
+    on-request `preset` asked for now (so results.json keeps holding every preset)."""
+    return list(dict.fromkeys([*default_presets(), *saved_on_request(out), *([preset] if preset else [])]))
 
 
 def run(spec: RunSpec, out: Path, progress: Progress | None = None,
@@ -389,7 +389,7 @@ def compute_results(manifest: Manifest, records: list, presets: list[str] | None
 
     specs = [ProbeSpec.parse(s) for s in manifest.probes]
     rows = manifest.benchmark.get("rows")
-    presets = presets or list(dict.fromkeys([*default_presets(), *saved_on_request(out)]))
+    presets = presets or presets_with(out)
     return compute(records, presets, seed=manifest.seed, probes=specs,
                    probe_preset=manifest.default_preset, load_errors=manifest.load_errors,
                    load_error_count=manifest.load_error_count,

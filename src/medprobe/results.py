@@ -143,7 +143,7 @@ def _overall_invalid(main: PresetResult) -> int:
 
 def _has_rows(preset: Preset, records: Sequence[Record]) -> bool:
     """Report presets get no section in a run without reports; a run of reports whose every request
-    failed still gets them, with n = 0 and every study invalid. (The other presets have no rule for a
+    failed still gets them, empty (the views say nothing was scored). (The other presets have no rule for a
     report, so in a run of reports their sections are empty: a report is never scored right or wrong.)"""
     if AnswerType.REPORT in preset.value_names:
         return any(r.sample.answer_type is AnswerType.REPORT for r in records)

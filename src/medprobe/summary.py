@@ -9,10 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from medprobe import figures, verdicts
+from medprobe import figures, fmt, verdicts
 from medprobe.card_markdown import bullets
-from medprobe import fmt
-from medprobe.fmt import pct, span
 from medprobe.judge_report import markdown as judge_markdown
 from medprobe.manifest import ADVICE, Manifest
 from medprobe.metrics import distinct_rows
@@ -183,8 +181,10 @@ def print_table(results: Results, manifest: Manifest, preset: str | None = None,
     for line in _header(results, manifest):
         console.print(line, highlight=False)
     shown = [results.preset(preset)] if preset else list(results.presets)
+    every: list[Metric] = []  # the rows shown, for the interval line
     for p in shown:
         rows = _rows(p, subgroups)
+        every += [m for _, m in rows]
         if not rows:  # nothing answered: no empty table
             console.print(f"preset {p.preset}: nothing scored ({results.counts.answered} of "
                           f"{results.counts.samples} samples answered; the errors above say why)", highlight=False)
@@ -204,8 +204,7 @@ def print_table(results: Results, manifest: Manifest, preset: str | None = None,
         for line in _unavailable([m for _, m in rows]):
             console.print(line, highlight=False)
     # one line per method; the metric's implementation, in parentheses, is in the preset's title already
-    methods = sorted({m.interval.split(" (")[0] for p in shown for _, m in _rows(p, subgroups)
-                      if not m.unavailable and m.value == m.value})
+    methods = sorted({m.interval.split(" (")[0] for m in every if not m.unavailable and m.value == m.value})
     if methods:
         console.print(f"95% intervals: {'; '.join(methods)}", highlight=False)
     print_probes(results.probes, console)

@@ -261,7 +261,7 @@ def for_run(f: RunFigures) -> list[Verdict]:
 
 def _report_pair(r: ReportCompareResult) -> list[Verdict]:
     """Two models' reports: the headline metric's paired difference, by the same two-figure rule as accuracy
-    (the paired bootstrap interval by study and the approximate-randomisation p must agree)."""
+    (the paired bootstrap interval by study and the metric's p, whose method the verdict names, must agree)."""
     m = headline_diff(r)
     if m is None or m.difference is None or m.low is None or m.high is None or m.p is None:
         return []
