@@ -105,6 +105,12 @@ def test_binary_verdicts_retries_cache_and_agreement(tmp_path, openai_server, mo
     assert (strict["both_correct"], strict["judge_only"], strict["rule_only"]) == (2, 1, 1)  # q0 q1 / q2 / q4
     assert "Cohen's kappa" in result.output and "judge:openai/judge: accuracy 50.0" in result.output
     assert "## judge `openai/judge`" in (run / "summary.md").read_text()
+    # a judged run reports: the judge's rows are a table of their own, not a rule column of the sample browser
+    from medprobe.views.html import write_report
+
+    summary = write_report([run], tmp_path / "report", workers=1)
+    index = json.loads((tmp_path / "report" / "data" / "s0-index.js").read_text()[len("medprobe.index("):-3])
+    assert summary.samples == 6 and "judge:openai/judge" not in index["presets"] and "strict" in index["presets"]
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["judge"]["model"] == "openai/judge" and manifest["judge"]["status"] == "complete"
     assert manifest["judge"]["prompts"]["binary"]["hash"] == SMMILE_BINARY.hash

@@ -187,9 +187,9 @@ def compare_runs(a: Run, b: Run, preset: str | None = None, seed: int | None = N
     _check_comparable(a, b)
     preset = preset or a.manifest.default_preset
     seed = a.manifest.seed if seed is None else seed
-    samples_a = {r.sample.id: r.sample for r in a.all_records}
-    samples_b = {r.sample.id: r.sample for r in b.all_records}
-    ca, cb = _correct(a.all_records, preset), _correct(b.all_records, preset)
+    samples_a = {r.sample.id: r.sample for r in a.clean_records}
+    samples_b = {r.sample.id: r.sample for r in b.clean_records}
+    ca, cb = _correct(a.clean_records, preset), _correct(b.clean_records, preset)
     shared = [i for i in ca if i in cb]
     if not shared:
         raise ValueError(f"Runs {a.dir} and {b.dir} share no items (no sample id in common); nothing to compare.")

@@ -64,7 +64,7 @@ class ReportCompareResult(Frozen):
 
 def _valid(run: Run, preset: ReportPreset) -> dict[str, tuple[str, str]]:
     out = {}
-    for r in run.all_records:
+    for r in run.clean_records:
         if is_probe_variant(r) or not r.answered or not preset.applies(r.sample):
             continue
         score = preset.score_generation(r.sample, r.final)
@@ -83,7 +83,7 @@ def compare_reports(a: Run, b: Run, preset_name: str, seed: int | None = None) -
         raise TypeError(f"{preset_name} is not a report preset; use medprobe.compare for accuracy presets.")
     seed = a.manifest.seed if seed is None else seed
     va, vb = _valid(a, preset), _valid(b, preset)
-    studies = [{r.sample.id for r in run.all_records if not is_probe_variant(r)} for run in (a, b)]
+    studies = [{r.sample.id for r in run.clean_records} for run in (a, b)]
     shared = studies[0] & studies[1]
     ids = sorted(i for i in va if i in vb and va[i][1] == vb[i][1])
     refs = [va[i][1] for i in ids]

@@ -237,7 +237,7 @@ def confidences(run: Run, preset: str, source: str) -> tuple[np.ndarray, np.ndar
     agreement = {str(m.detail["sample_id"]): m.value for p in run.scored().probes for m in p.rows
                  if m.name == "sample_agreement"}  # fmt: skip
     conf, correct = [], []
-    for r in run.all_records:
+    for r in run.clean_records:
         if not r.answered or r.sample.is_variant or not rule.applies(r.sample):
             continue
         s = score(preset, r)

@@ -261,7 +261,7 @@ def conclude(out: Path, manifest: Manifest, counts: Counts, samples: list, writt
                                            "finished": _now(), "last_execution": execution, "coverage": coverage,
                                            "usage": counts.usage_report(records)})
     _finish(out, manifest)
-    write_results(out, manifest, results, records)
+    write_results(out, manifest, results, records, scored.score if scored is not None else None)
     return manifest, results
 
 
@@ -397,13 +397,24 @@ def compute_results(manifest: Manifest, records: list, presets: list[str] | None
                    scored=scored)  # fmt: skip
 
 
-def write_results(out: Path, manifest: Manifest, results: Results, records: list | None = None) -> None:
+def write_results(out: Path, manifest: Manifest, results: Results, records: list | None = None,
+                  scored=None) -> None:  # fmt: skip
     """results.json and summary.md into `out` (the run folder, or `score --out`); StorageError when
-    the folder cannot be written. `records` let summary.md's verdicts read per-answer figures."""
+    the folder cannot be written. `records` let summary.md's verdicts read per-answer figures, and in
+    the run folder each record's outcome is kept in outcomes.sqlite (`scored`: as `compute_results`)."""
+    from medprobe import outcomes
     from medprobe.summary import markdown
 
     write_json(out / RESULTS, results.model_dump(mode="json"))
     write_text(out / SUMMARY, markdown(results, manifest, records=records or ()))
+    if records and (out / RECORDS).is_file():
+        table = outcomes.table(records, [p.preset for p in results.presets], manifest.default_preset, scored)
+        store = RunStore(out / RECORDS, read_only=True)
+        try:
+            fingerprint = store.fingerprint()
+        finally:
+            store.close()
+        outcomes.write(out, table, fingerprint)
 
 
 def score(out: Path, presets: list[str] | None = None, write: bool = True, samples=None,

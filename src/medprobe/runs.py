@@ -4,7 +4,9 @@ public API, the export, the paired comparison (medprobe.compare), the figures an
 (inspect_ai's `EvalLog` + `read_eval_log_samples` are the model).
 
 Records stay on disk until asked for: `records()` streams them, `all_records` reads them once and keeps
-them (figures and comparisons pass over them several times).
+them (figures and comparisons pass over them several times). Readers that show probe variants rather
+than score them (the report) take `clean_records` and `variant_rows`, and `outcomes()`, which scoring
+kept in outcomes.sqlite.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from pathlib import Path
 
 from pydantic import Field, PrivateAttr, ValidationError
 
+from medprobe import outcomes as stored_outcomes
 from medprobe.manifest import Manifest
+from medprobe.outcomes import Outcomes
 from medprobe.results import Results
 from medprobe.store import (
     RECORDS,
@@ -25,6 +29,7 @@ from medprobe.store import (
     storage_errors,
 )
 from medprobe.types import Frozen, Record
+from medprobe.variant_rows import VariantRow
 
 
 class Run(Frozen):
@@ -35,6 +40,7 @@ class Run(Frozen):
     manifest: Manifest
     results: Results | None = Field(None, description="results.json; None when the folder was never scored")
     _records: list[Record] | None = PrivateAttr(None)
+    _split: tuple[list[Record], list[VariantRow]] | None = PrivateAttr(None)
 
     @classmethod
     def held(cls, run_dir: Path, manifest: Manifest, results: Results | None, records: Iterable[Record]) -> Run:
@@ -81,6 +87,44 @@ class Run(Frozen):
         if self._records is None:
             _, self._records = read_records(self.dir)
         return self._records
+
+
+    @property
+    def clean_records(self) -> list[Record]:
+        """The records of clean samples (no probe variant), read once and kept."""
+        return self._split_records()[0]
+
+    @property
+    def variant_rows(self) -> list[VariantRow]:
+        """Every probe variant as a `VariantRow` (what it asked and what came back), read once and kept."""
+        return self._split_records()[1]
+
+    def _split_records(self) -> tuple[list[Record], list[VariantRow]]:
+        if self._split is None:
+            if self._records is not None:
+                self._split = ([r for r in self._records if not r.sample.is_variant],
+                               [VariantRow.of(r) for r in self._records if r.sample.is_variant])  # fmt: skip
+            else:
+                store = RunStore(self.dir / RECORDS, read_only=True)
+                try:
+                    self._split = store.split_records(turns=self.manifest.turns)
+                finally:
+                    store.close()
+        return self._split
+
+    def outcomes(self, presets: list[str]) -> Outcomes:
+        """Each clean sample's entry under `presets` and each variant's under the probe preset: the stored
+        outcomes.sqlite when it stands for these records and presets, else scored here from the records."""
+        probe = self.manifest.default_preset
+        if self._records is None:
+            store = RunStore(self.dir / RECORDS, read_only=True)
+            try:
+                found = stored_outcomes.read(self.dir, store.fingerprint())
+            finally:
+                store.close()
+            if found is not None and found.probe_preset == probe:
+                return stored_outcomes.extended(found, self.clean_records, presets)
+        return stored_outcomes.table(self.all_records, presets, probe)
 
 
 def load(run_dir: Path | str, scored: bool = False) -> Run:

@@ -110,6 +110,11 @@ _CLEAN = b',"variant_of":null}'
 _VARIANT = b',"variant_of":{"parent_id":'
 
 
+def stored_variant(body: bytes) -> bool:
+    """A stored sample body that a version since `variant_of` wrote for a probe variant (no parsing)."""
+    return _VARIANT in body
+
+
 def _legacy_variant(data: Any) -> Any:
     """A variant stored by an earlier version (tag in metadata) gets its `variant_of`. Only for JSON without a
     `variant_of` key (every later version writes one, null or not) whose id is exactly PARENT~PROBE:VARIANT of

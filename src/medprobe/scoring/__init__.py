@@ -43,6 +43,11 @@ def names() -> list[str]:
     return list(_REGISTRY)
 
 
+def known(name: str) -> bool:
+    """Whether `name` is a rule preset `get` gives (a judge's rows in results.json, `judge:<model>`, are not)."""
+    return name.strip().lower().replace("_", "-") in _REGISTRY
+
+
 def _load(name: str) -> type[Preset]:
     module, cls = _REGISTRY[name]
     return getattr(importlib.import_module(module), cls)

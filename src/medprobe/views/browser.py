@@ -16,20 +16,17 @@ from pathlib import Path
 
 import orjson
 
-from medprobe import scoring
-from medprobe.figures import score
 from medprobe.metrics import subgroup_keys
-from medprobe.reasoning import split_generation
+from medprobe.outcomes import Entry, Outcomes
+from medprobe.reasoning import may_hold_chain, split, split_generation
 from medprobe.runs import Run
-from medprobe.scoring._base import Preset
-from medprobe.types import Outcome, Record, Sample, Score, VariantTag
+from medprobe.types import Record, Sample
+from medprobe.variant_rows import VariantRow, VariantSample
 from medprobe.views.thumbs import SMALL, Thumbnails
 
 CHUNK = 100
-#: outcome codes: correct, wrong, invalid, scored (a report: text metrics, no verdict), error (the request
-#: failed), not applicable, not in this run
-CODES = {Outcome.CORRECT: "c", Outcome.WRONG: "w", Outcome.INVALID: "i", Outcome.SCORED: "s"}
-ERROR, NOT_APPLICABLE, ABSENT = "e", "-", "x"
+#: outcome codes are medprobe.outcomes' (c, w, i, s, e, -), and x: not in this run
+ABSENT = "x"
 #: a variant's stored reply is cut to this many characters in the page (the parent's is shown whole)
 VARIANT_TEXT = 400
 SEARCH_TEXT = 300
@@ -56,28 +53,16 @@ class Section:
                 "probes": self.probes, "groups": self.groups, "chunk": CHUNK, "n": len(self.rows)}  # fmt: skip
 
 
-def _outcome(rule: Preset, record: Record | None) -> tuple[str, Score | None]:
-    """(code, Score or None) of a record under a preset."""
-    if record is None:
-        return ABSENT, None
-    if not rule.applies(record.sample):
-        return NOT_APPLICABLE, None
-    if not record.answered:
-        return ERROR, None
-    s = score(rule, record)
-    return CODES[s.outcome], s
-
-
-def _generation(record: Record, rules: Sequence[tuple[str, Preset]]) -> tuple[dict, str]:
+def _generation(record: Record, presets: Sequence[str], outcomes: Outcomes) -> tuple[dict, str]:
     """A run's answer to a clean sample (every turn, the chain apart, each preset's parse), and its outcome codes."""
     gen = record.final
     codes, parsed = [], {}
-    for name, rule in rules:
-        code, s = _outcome(rule, record)
+    for name in presets:
+        found = outcomes.get(record.sample.id, name)
+        code = ABSENT if found is None else found[0]
         codes.append(code)
-        if s is not None:
-            a = s.answer
-            parsed[name] = [code, a.value, a.method or "", a.parser, a.reason or "", round(s.value, 4)]
+        if found is not None and len(found) > 1:
+            parsed[name] = found
     out: dict = {"s": parsed}
     if gen is not None:
         part = split_generation(gen)
@@ -93,7 +78,7 @@ def _generation(record: Record, rules: Sequence[tuple[str, Preset]]) -> tuple[di
     return out, "".join(codes)
 
 
-def _images(sample: Sample, run: Run, thumbs: Thumbnails, side: int | None = None) -> list:
+def _images(sample: Sample | VariantSample, run: Run, thumbs: Thumbnails, side: int | None = None) -> list:
     """[digest, why it cannot be shown, name] per image (variants are named by their variant instead)."""
     out = []
     for ref in sample.images:
@@ -102,7 +87,8 @@ def _images(sample: Sample, run: Run, thumbs: Thumbnails, side: int | None = Non
     return out
 
 
-def _variant_sample(v: Sample, tag: VariantTag, parent: Sample, run: Run, thumbs: Thumbnails) -> dict:
+def _variant_sample(v: VariantSample, parent: Sample, run: Run, thumbs: Thumbnails) -> dict:
+    tag = v.variant_of
     out: dict = {"probe": tag.probe, "variant": tag.variant}
     shown = {k: x for k, x in tag.detail.items() if k in _DETAIL}
     if shown:
@@ -114,70 +100,74 @@ def _variant_sample(v: Sample, tag: VariantTag, parent: Sample, run: Run, thumbs
     if v.answer != parent.answer:
         out["gold"] = v.answer
     if v.history:
-        out["shots"] = len([m for m in v.history if m.role == "user"])
+        out["shots"] = v.shots
     out["img"] = "same" if _same_images(v, parent) else _images(v, run, thumbs, SMALL)
     return out
 
 
-
-def _same_images(a: Sample, b: Sample) -> bool:
-    # by reference fields: cheaper than comparing the models, and in-memory bytes compare by identity first
+def _same_images(a: VariantSample, b: Sample) -> bool:
+    # by reference fields: cheaper than comparing the models
     return len(a.images) == len(b.images) and all(
-        x is y or (x.path, x.root, x.url, x.view, x.data) == (y.path, y.root, y.url, y.view, y.data)
+        (x.path, x.root, x.url, x.view, x.data) == (y.path, y.root, y.url, y.view, y.data)
         for x, y in zip(a.images, b.images))  # fmt: skip
 
 
-def _variant_answer(record: Record, rule: Preset, parent_code: str) -> tuple[list, bool]:
+def _variant_answer(row: VariantRow, found: Entry | None, parent_code: str) -> tuple[list, bool]:
     """[outcome code, parsed value, rule, short text, error] of a variant, and whether its outcome differs
     from its parent's (a failed variant changes nothing: it has no answer)."""
-    code, s = _outcome(rule, record)
-    gen = record.final
+    code = ABSENT if found is None else found[0]
+    scored = found is not None and len(found) > 1
+    reply = row.final
     text = None
-    if gen is not None and gen.text is not None:
-        text = split_generation(gen).answer
+    if reply is not None and reply.text is not None:
+        text = reply.text
+        if reply.reasoning is not None or may_hold_chain(text):
+            text = split(text, reply.reasoning, reply.finish_reason).answer
         text = text if len(text) <= VARIANT_TEXT else text[:VARIANT_TEXT] + "…"
-    value = s.answer.value if s is not None else None
-    method = (s.answer.method or s.answer.reason or "") if s is not None else ""
+    value = found[1] if scored else None
+    method = (found[2] or found[4]) if scored else ""
     if text is not None and value is not None and text.strip(" .!").lower() == value.lower():
         text = None  # the reply is its parsed answer ("Yes." -> yes): not stored twice
     changed = code in "cwi" and parent_code in "cwi" and code != parent_code
-    return [code, value, method, text, record.error], changed
+    return [code, value, method, text, row.error], changed
 
 
 def build(section_key: str, runs: Sequence[Run], presets: Sequence[str], thumbs: Thumbnails,
-          names: Sequence[str] | None = None) -> Section:  # fmt: skip
-    """Rows and details of every clean sample of `runs` (one benchmark), thumbnails registered in `thumbs`;
+          names: Sequence[str] | None = None, pool=None) -> Section:  # fmt: skip
+    """Rows and details of every clean sample of `runs` (one benchmark), thumbnails registered in `thumbs`
+    (those of the clean samples started in `pool`, a process pool, before the variants are gone through);
     `names`: what the page calls each run (default: its model label)."""
     clean: list[dict[str, Record]] = []
-    variants: list[dict[str, list[tuple[Record, VariantTag]]]] = []
+    variants: list[dict[str, list[VariantRow]]] = []
     order: dict[str, None] = {}
     probes: dict[str, None] = {}
     for run in runs:
         mine, kids = {}, {}
-        for r in run.all_records:
-            tag = r.sample.variant_of
-            if tag is None:
-                mine[r.sample.id] = r
-                order.setdefault(r.sample.id)
-            else:
-                kids.setdefault(tag.parent_id, []).append((r, tag))
-                probes.setdefault(tag.probe)
+        for r in run.clean_records:
+            mine[r.sample.id] = r
+            order.setdefault(r.sample.id)
+        for v in run.variant_rows:
+            tag = v.sample.variant_of
+            kids.setdefault(tag.parent_id, []).append(v)
+            probes.setdefault(tag.probe)
         clean.append(mine)
         variants.append(kids)
-    rules = [(p, scoring.get(p)) for p in presets]
-    probe_rules = [scoring.get(run.manifest.default_preset) for run in runs]
+    found = [run.outcomes(list(presets)) for run in runs]
+    probe_presets = [run.manifest.default_preset for run in runs]
     probe_bits = {p: 1 << i for i, p in enumerate(probes)}
     groups: dict[str, int] = {}
     # the benchmark's own breakdowns too (GMAI-MMBench's category, OmniMedVQA's question type), as the tables
     keys = subgroup_keys([r for c in clean for r in c.values()])
     sec = Section(key=section_key, runs=list(names or [r.label for r in runs]), presets=list(presets),
-                  probe_preset=[run.manifest.default_preset for run in runs], probes=list(probes), groups=[])  # fmt: skip
-    for sid in order:
-        k, record = next((k, c[sid]) for k, c in enumerate(clean) if sid in c)
+                  probe_preset=probe_presets, probes=list(probes), groups=[])  # fmt: skip
+    first = {sid: next((k, c[sid]) for k, c in enumerate(clean) if sid in c) for sid in order}
+    images = {sid: _images(record.sample, runs[k], thumbs) for sid, (k, record) in first.items()}
+    thumbs.start(pool)
+    for sid, (k, record) in first.items():
         sample = record.sample
         detail: dict = {"id": sid, "q": sample.question, "type": str(sample.answer_type), "gold": sample.answer,
                         "opts": list(sample.options), "meta": {k2: v for k2, v in sample.metadata.items() if v not in (None, "")},
-                        "img": _images(sample, runs[k], thumbs)}  # fmt: skip
+                        "img": images[sid]}  # fmt: skip
         if sample.history:
             detail["shots"] = len([m for m in sample.history if m.role == "user"])
         answers, codes, changed = [], [], []
@@ -190,20 +180,22 @@ def build(section_key: str, runs: Sequence[Run], presets: Sequence[str], thumbs:
                 codes.append(ABSENT * len(presets))
                 changed.append(0)
                 continue
-            answer, code = _generation(rec, rules)
+            answer, code = _generation(rec, presets, found[j])
             answers.append(answer)
             codes.append(code)
             search.append((answer.get("text") or "")[:SEARCH_TEXT])
-            parent_code, _ = _outcome(probe_rules[j], rec)
+            parent = found[j].get(sid, probe_presets[j])
+            parent_code = ABSENT if parent is None else parent[0]
             mask = 0
-            for v, tag in variants[j].get(sid, ()):
-                entry = variant_rows.get(v.sample.id)
+            for v in variants[j].get(sid, ()):
+                vid = v.sample.id
+                entry = variant_rows.get(vid)
                 if entry is None:
-                    entry = variant_rows[v.sample.id] = _variant_sample(v.sample, tag, sample, run, thumbs)
+                    entry = variant_rows[vid] = _variant_sample(v.sample, sample, run, thumbs)
                     entry["runs"] = [None] * len(runs)
-                entry["runs"][j], flipped = _variant_answer(v, probe_rules[j], parent_code)
+                entry["runs"][j], flipped = _variant_answer(v, found[j].get(vid, probe_presets[j]), parent_code)
                 if flipped:
-                    mask |= probe_bits[tag.probe]
+                    mask |= probe_bits[v.sample.variant_of.probe]
             changed.append(mask)
         detail["runs"] = answers
         detail["vars"] = list(variant_rows.values())

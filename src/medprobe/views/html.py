@@ -28,7 +28,7 @@ from pathlib import Path
 
 from pydantic import Field, TypeAdapter
 
-from medprobe import __version__, verdicts
+from medprobe import __version__, scoring, verdicts
 from medprobe.compare_report import headline_diff
 from medprobe.figures import (
     Paired,
@@ -171,7 +171,8 @@ def probe_rows(results: Sequence[tuple[ProbeResult, ...]]) -> list[ProbeRow]:
 
 
 def _presets(runs: Sequence[Run]) -> list[str]:
-    return list(dict.fromkeys(p.preset for r in runs for p in r.scored().presets))
+    """The rule presets of the runs' results (the browser's outcome columns; a judge's rows are not one)."""
+    return list(dict.fromkeys(p.preset for r in runs for p in r.scored().presets if scoring.known(p.preset)))
 
 
 PLOT_NAMES = (*plots.PLOTS, "paired")
@@ -304,7 +305,7 @@ def _write(run_dirs: Sequence[Path], out: Path, preset: str | None, allow_outsid
     try:
         runs = [load_run(Path(d), scored=True) for d in run_dirs]
         for r in runs:
-            r.all_records  # noqa: B018 (read now: every step below passes over them)
+            r.variant_rows  # noqa: B018 (read now, with the clean records: every step below passes over them)
         clock.lap("read runs")
         _prepare(out)
         thumbs = Thumbnails(out, allow_outside_root)
@@ -324,7 +325,7 @@ def _write(run_dirs: Sequence[Path], out: Path, preset: str | None, allow_outsid
             views.append(SectionView(key=key, benchmark=figs[0].benchmark, split=figs[0].split, figures=figs,
                                      verdicts=found, pairs=pairs, plots=[], names=names,
                                      probe_rows=probe_rows([f.probes for f in figs]), presets=_presets(group)))  # fmt: skip
-            data.append(browser.build(key, group, views[-1].presets, thumbs, names))
+            data.append(browser.build(key, group, views[-1].presets, thumbs, names, pool))
             study_views.append(studies.build(key, group, [f.preset for f in figs], thumbs, names))
             clock.lap("sample browser")
         thumbs.write(pool)

@@ -21,7 +21,7 @@ from pathlib import Path
 import orjson
 
 from medprobe import scoring
-from medprobe.figures import score, variant_tag
+from medprobe.figures import score
 from medprobe.probes._text import is_report, report_text
 from medprobe.runs import Run
 from medprobe.types import Outcome, Record
@@ -82,7 +82,7 @@ def _read(record: Record, preset: str) -> tuple[str | None, dict[str, float] | N
 def build(key: str, runs: Sequence[Run], presets: Sequence[str], thumbs: Thumbnails,
           names: Sequence[str] | None = None) -> Studies | None:  # fmt: skip
     """The study view of a section's runs (`presets`: each run's headline preset), or None without reports."""
-    clean = [{r.sample.id: r for r in run.all_records if variant_tag(r.sample) is None and is_report(r.sample)}
+    clean = [{r.sample.id: r for r in run.clean_records if is_report(r.sample)}
              for run in runs]  # fmt: skip
     order = list(dict.fromkeys(sid for mine in clean for sid in mine))
     if not order:
