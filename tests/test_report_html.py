@@ -487,6 +487,11 @@ def test_partial_run_verdict_names_the_coverage():
     c = Coverage(samples=100, answered=90, errors=10, errors_by_kind=())
     [v] = verdicts.health(_figures(coverage=c))
     assert v.key == "health.partial" and v.text.startswith("Headline on 90 of 100 samples: 10 have no answer")
+    # one denominator with the headline's note: rows skipped at load count in both
+    skipped = Coverage(rows=4, skipped=1, samples=3, answered=2, errors=1, errors_by_kind=())
+    verdict = next(v for v in verdicts.health(_figures(coverage=skipped)) if v.key == "health.partial")
+    assert skipped.partial_note() == "on 2 of 4 samples"
+    assert verdict.text.startswith("Headline on 2 of 4 samples: 1 has no answer and 1 was skipped at load")
 
 
 def test_every_verdict_rule_is_documented():

@@ -207,3 +207,21 @@ def test_a_variant_view_reads_the_fields_of_the_full_types():
     record = Record(sample=sample, keys=("k",), generations=(Generation(text="<think>hm</think>No", error=None),))
     row = VariantRow.of(record)
     assert (row.sample.id, row.sample.question, row.final.text, row.error) == (sample.id, "Is it?", "<think>hm</think>No", None)
+
+
+def test_a_score_whose_outcomes_cannot_be_written_still_writes_its_results(runs, tmp_path, monkeypatch):
+    from medprobe import pipeline
+    from medprobe.store import RESULTS, StorageError, StorageKind
+
+    (run_dir,) = _copy(runs[:1], tmp_path)
+    (run_dir / RESULTS).unlink()
+
+    def full(*_args):
+        raise StorageError("no space left", StorageKind.FULL, run_dir / outcomes.FILE)
+
+    monkeypatch.setattr(outcomes, "write", full)
+    pipeline.score(run_dir)
+    assert (run_dir / RESULTS).is_file() and not (run_dir / outcomes.FILE).exists()  # no stale cache left behind
+    monkeypatch.undo()
+    write_report([run_dir], tmp_path / "report", workers=1)  # the report scores the records itself
+    assert (tmp_path / "report" / "data" / "s0-index.js").is_file()

@@ -414,7 +414,11 @@ def write_results(out: Path, manifest: Manifest, results: Results, records: list
             fingerprint = store.fingerprint()
         finally:
             store.close()
-        outcomes.write(out, table, fingerprint)
+        try:
+            outcomes.write(out, table, fingerprint)
+        except StorageError:  # a cache: results.json stands; readers score the records themselves
+            with contextlib.suppress(OSError):
+                (out / outcomes.FILE).unlink(missing_ok=True)
 
 
 def score(out: Path, presets: list[str] | None = None, write: bool = True, samples=None,

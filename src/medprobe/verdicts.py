@@ -90,8 +90,11 @@ def health(f: RunFigures) -> list[Verdict]:
         retry = any(t.transient for t in c.errors_by_kind) or c.not_sent
         out.append(Verdict(key="health.partial", level="bad" if c.answered < 0.9 * c.samples else "caution",
                            figure="health", run=f.label,
-                           text=f"Headline on {c.answered} of {c.samples} samples: {missing} "
-                                f"{'has' if missing == 1 else 'have'} no answer{f' ({kinds})' if kinds else ''}"
+                           # the headline's own note ("on 29 of 31 samples": rows skipped at load count), so the
+                           # verdict and the number it is about give one denominator
+                           text=f"Headline {c.partial_note()}: {missing} {'has' if missing == 1 else 'have'} no "
+                                f"answer{f' ({kinds})' if kinds else ''}"
+                                + (f" and {c.skipped} {'was' if c.skipped == 1 else 'were'} skipped at load" if c.skipped else "")
                                 + ("; re-running the same command retries the transient ones." if retry else "."),
                            rule="coverage: answered < samples planned (bad below 90%)"))  # fmt: skip
     if c.skipped:
