@@ -3,12 +3,13 @@ samples and replies, for tests of compare, card and calibration (no model, no se
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 from medprobe.results import compute
 from medprobe.store import MANIFEST, RECORDS, RESULTS, RunStore, write_json
 from medprobe.types import SCHEMA_VERSION, AnswerType, Generation, Sample
-
 
 PRESETS = ["strict", "llava-med"]
 
@@ -42,3 +43,22 @@ def make_run(folder: Path, samples: list[Sample], replies: list[str | Generation
     # the presets are named so these tests do not depend on which other presets are registered
     write_json(folder / RESULTS, compute(records, PRESETS, seed=seed).model_dump(mode="json"))
     return folder
+
+
+def legacy_body(body: bytes) -> bytes:
+    """A stored sample as medprobe wrote it before `variant_of`: the tag and the probe's detail in metadata."""
+    data = json.loads(body)
+    tag = data.pop("variant_of")
+    if tag is not None:
+        data["metadata"] = {**data["metadata"], "parent_id": tag["parent_id"], "probe": tag["probe"],
+                            "variant": tag["variant"], **tag["detail"]}  # fmt: skip
+    return json.dumps(data).encode()
+
+
+def store_as_legacy(records: Path) -> None:
+    """Rewrite every stored sample of a records.sqlite as a version before `variant_of` wrote it."""
+    db = sqlite3.connect(records)
+    with db:
+        for idx, body in db.execute("SELECT idx, body FROM samples").fetchall():
+            db.execute("UPDATE samples SET body = ? WHERE idx = ?", (legacy_body(body), idx))
+    db.close()

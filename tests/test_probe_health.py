@@ -5,9 +5,9 @@ skipped and listed, runs stored before `Sample.variant_of` read back."""
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
+from runfolders import store_as_legacy
 from test_probe_basics import IMGS, bench, mc_rows, result, run
 from typer.testing import CliRunner
 
@@ -52,24 +52,10 @@ def test_variant_requests_carry_the_probe_name_and_clean_ones_never_a_users_colu
     assert requests[0].key != requests[1].key
 
 
-def _legacy(body: bytes) -> bytes:
-    """A sample as medprobe wrote it before `variant_of`: the tag and the probe's detail in metadata."""
-    data = json.loads(body)
-    tag = data.pop("variant_of")
-    if tag is not None:
-        data["metadata"] = {**data["metadata"], "parent_id": tag["parent_id"], "probe": tag["probe"],
-                            "variant": tag["variant"], **tag["detail"]}  # fmt: skip
-    return json.dumps(data).encode()
-
-
 def test_a_run_stored_before_variant_of_reads_back_with_its_pairs(tmp_path):
     path = bench(tmp_path, mc_rows(4))
     fresh = run(tmp_path, path, "constant:A", "permute", "negate:mc")
-    db = sqlite3.connect(tmp_path / "run" / "records.sqlite")
-    with db:
-        for idx, body in db.execute("SELECT idx, body FROM samples").fetchall():
-            db.execute("UPDATE samples SET body = ? WHERE idx = ?", (_legacy(body), idx))
-    db.close()
+    store_as_legacy(tmp_path / "run" / "records.sqlite")
     again = pipeline.score(tmp_path / "run")
     assert again.counts.samples == 4 and again.probes == fresh.probes
 

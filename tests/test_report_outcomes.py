@@ -4,14 +4,13 @@ page it writes is byte for byte the one it writes by scoring and reading everyth
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
 from reportruns import make_runs
+from runfolders import store_as_legacy
 
 from medprobe import outcomes, scoring
 from medprobe.runs import load as load_run
@@ -131,16 +130,6 @@ def test_split_records_are_the_records_parted(runs):
     assert row.sample.question != next(r.sample.question for r in clean if r.sample.id == row.sample.variant_of.parent_id)
 
 
-def _legacy(body: bytes) -> bytes:
-    """A sample as medprobe wrote it before `variant_of` (tag in metadata)."""
-    data = json.loads(body)
-    tag = data.pop("variant_of")
-    if tag is not None:
-        data["metadata"] = {**data["metadata"], "parent_id": tag["parent_id"], "probe": tag["probe"],
-                            "variant": tag["variant"], **tag["detail"]}  # fmt: skip
-    return json.dumps(data).encode()
-
-
 def test_a_store_written_before_variant_of_splits_the_same(runs, tmp_path):
     (run_dir,) = _copy(runs[:1], tmp_path)
     store = RunStore(run_dir / RECORDS, read_only=True)
@@ -148,11 +137,7 @@ def test_a_store_written_before_variant_of_splits_the_same(runs, tmp_path):
         expected = store.split_records()
     finally:
         store.close()
-    db = sqlite3.connect(run_dir / RECORDS)
-    with db:
-        for idx, body in db.execute("SELECT idx, body FROM samples").fetchall():
-            db.execute("UPDATE samples SET body = ? WHERE idx = ?", (_legacy(body), idx))
-    db.close()
+    store_as_legacy(run_dir / RECORDS)
     store = RunStore(run_dir / RECORDS, read_only=True)
     try:
         assert store.split_records() == expected
