@@ -125,3 +125,19 @@ def test_ray_rejects_other_hosted_providers_and_bad_options(tiny_models):
         create(BackendConfig(provider="ray", model="openai/gpt-4o"))
     with pytest.raises(ValueError, match="Unknown option"):
         create(BackendConfig(provider="ray", model=f"hf/{tiny_models['llava']}", options={"actor": 2}))
+
+
+def test_every_actor_loads_its_model_when_the_pool_starts(tiny_models, local_ray):
+    import asyncio
+
+    from medprobe.backends import BackendConfig, create
+
+    backend = create(BackendConfig(provider="ray", model=f"hf/{tiny_models['llava']}",
+                                   options={"actors": 2, "device": "cpu", "dtype": "float32"}))  # fmt: skip
+    try:
+        asyncio.run(backend.start())
+        # the 1-request gate batch reaches one actor only; the other must not be left to load on the next batch
+        loaded = ray.get([a.loaded.remote() for a in backend._actors])
+    finally:
+        asyncio.run(backend.aclose())
+    assert loaded == [True, True]

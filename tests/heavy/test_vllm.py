@@ -27,7 +27,7 @@ CPU = {"dtype": "float32", "enforce_eager": True, "max_model_len": 1024, "gpu_me
 @pytest.fixture(scope="session")
 def vllm_idefics3(tiny_vllm_model):
     backend = create(BackendConfig(provider="vllm", model=str(tiny_vllm_model), options=CPU))
-    backend._load()  # the engine is cached per (model, options): the CLI test below reuses it
+    backend.load()  # the engine is cached per (model, options): the CLI test below reuses it
     yield backend
     from medprobe.backends.vllm_offline import shutdown_engines
 

@@ -76,7 +76,8 @@ class HFBackend:
         self.batch_size = int(config.options.get("batch_size") or 8)
         self._model = self._processor = None
 
-    def _load(self) -> None:
+    def load(self) -> None:
+        """Load the processor and weights now (the first `generate` does it otherwise)."""
         if self._model is not None:
             return
         import torch
@@ -104,7 +105,7 @@ class HFBackend:
 
     # ------------------------------------------------------------------ work in the thread
     def _run(self, requests: list[Request]) -> list[Generation]:
-        self._load()
+        self.load()
         out: dict[int, Generation] = {}
         gen_idx = [i for i, r in enumerate(requests) if r.scoring is None]
         # processors want the same number of images in every row of a batch: group by count

@@ -71,7 +71,8 @@ class VLLMBackend:
         self.batch_size = int(config.options.get("batch_size") or 256)
         self._llm = None
 
-    def _load(self):
+    def load(self):
+        """The engine, started now if it is not yet (the first `generate` does it otherwise)."""
         if self._llm is None:
             kwargs: dict[str, Any] = {k: v for k, v in self.config.options.items() if k in ENGINE_OPTIONS and v is not None}
             self._llm = engine(self.config.model, **kwargs)
@@ -98,7 +99,7 @@ class VLLMBackend:
         )  # fmt: skip
 
     def _run(self, requests: list[Request]) -> list[Generation]:
-        llm = self._load()
+        llm = self.load()
         out: dict[int, Generation] = {}
         gen_idx = [i for i, r in enumerate(requests) if r.scoring is None]
         # LLM.chat takes one set of template variables per call: one call per distinct set
