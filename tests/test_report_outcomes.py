@@ -1,4 +1,4 @@
-"""The report reads what scoring wrote: outcomes.sqlite (each record's outcome, kept beside results.json),
+"""The report reads what scoring wrote: outcomes.json (each record's outcome, kept beside results.json),
 the probe variants as light rows (medprobe.variant_rows) and the probe image store's previews, and the
 page it writes is byte for byte the one it writes by scoring and reading everything itself."""
 
@@ -8,11 +8,12 @@ import os
 import shutil
 from pathlib import Path
 
+import orjson
 import pytest
 from reportruns import make_runs
 from runfolders import store_as_legacy
 
-from medprobe import outcomes, scoring
+from medprobe import __version__, outcomes, scoring
 from medprobe.runs import load as load_run
 from medprobe.scoring._base import Preset
 from medprobe.store import RECORDS, RunStore
@@ -47,7 +48,7 @@ def test_a_run_keeps_every_outcome_beside_its_results(runs):
         records = list(store.records())
     finally:
         store.close()
-    assert found is not None, "pipeline.run wrote no outcomes.sqlite that stands for its records"
+    assert found is not None, "pipeline.run wrote no outcomes.json that stands for its records"
     presets = [p.preset for p in run.scored().presets]
     assert found.presets == tuple(presets) and found.probe_preset == run.manifest.default_preset
     again = outcomes.table(records, presets, run.manifest.default_preset)
@@ -103,8 +104,9 @@ def test_outcomes_that_no_longer_stand_for_the_records_are_not_read(runs, tmp_pa
         store.close()
     assert after != before and outcomes.read(run_dir, after) is None
     assert load_run(run_dir).outcomes(["strict"]).by_id  # the run scores its records itself instead
-    (run_dir / outcomes.FILE).write_bytes(b"not a database")
-    assert outcomes.read(run_dir, after) is None
+    for damaged in (b"not JSON", b"[1, 2]", orjson.dumps({"version": __version__, "fingerprint": after})):
+        (run_dir / outcomes.FILE).write_bytes(damaged)
+        assert outcomes.read(run_dir, after) is None
 
 
 def test_a_preset_the_stored_outcomes_lack_is_scored_on_the_clean_samples(runs):

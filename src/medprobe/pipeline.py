@@ -401,7 +401,7 @@ def write_results(out: Path, manifest: Manifest, results: Results, records: list
                   scored=None) -> None:  # fmt: skip
     """results.json and summary.md into `out` (the run folder, or `score --out`); StorageError when
     the folder cannot be written. `records` let summary.md's verdicts read per-answer figures, and in
-    the run folder each record's outcome is kept in outcomes.sqlite (`scored`: as `compute_results`)."""
+    the run folder each record's outcome is kept in outcomes.json (`scored`: as `compute_results`)."""
     from medprobe import outcomes
     from medprobe.summary import markdown
 

@@ -6,7 +6,7 @@ public API, the export, the paired comparison (medprobe.compare), the figures an
 Records stay on disk until asked for: `records()` streams them, `all_records` reads them once and keeps
 them (figures and comparisons pass over them several times). Readers that show probe variants rather
 than score them (the report) take `clean_records` and `variant_rows`, and `outcomes()`, which scoring
-kept in outcomes.sqlite.
+kept in outcomes.json.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ class Run(Frozen):
 
     def outcomes(self, presets: list[str]) -> Outcomes:
         """Each clean sample's entry under `presets` and each variant's under the probe preset: the stored
-        outcomes.sqlite when it stands for these records and presets, else scored here from the records."""
+        outcomes.json when it stands for these records and presets, else scored here from the records."""
         probe = self.manifest.default_preset
         if self._records is None:
             store = RunStore(self.dir / RECORDS, read_only=True)

@@ -333,15 +333,16 @@ def _open_read(path: Path) -> sqlite3.Connection:
 # manifest / results files ---------------------------------------------------------------------
 def write_json(path: Path, data: Any) -> None:
     """Atomic write: a crash never leaves a half-written manifest; StorageError when it cannot be written."""
-    _write_atomic(path, orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+    write_bytes(path, orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
 
 
 def write_text(path: Path, text: str) -> None:
     """Atomic UTF-8 text write (summary.md, card.md), like write_json."""
-    _write_atomic(path, text.encode("utf-8"))
+    write_bytes(path, text.encode("utf-8"))
 
 
-def _write_atomic(path: Path, payload: bytes) -> None:
+def write_bytes(path: Path, payload: bytes) -> None:
+    """Atomic write of `payload` (write_json and write_text go through it); StorageError when it cannot be written."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     with storage_errors(path):
         try:
